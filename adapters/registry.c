@@ -1,0 +1,28 @@
+/*
+ * registry.c - the list of source types (see adapter.h).
+ */
+#include "adapter.h"
+
+#include <string.h>
+
+static const struct config_key no_keys[] = { { NULL, 0, NULL } };
+
+/* Until the polling adapters land, only the shape of the table exists. */
+const struct adapter *const adapters[] = { NULL };
+const size_t adapters_count = 0;
+
+const struct adapter *adapter_find(const char *type)
+{
+	for (size_t i = 0; i < adapters_count; i++)
+		if (!strcmp(adapters[i]->name, type))
+			return adapters[i];
+	return NULL;
+}
+
+const struct config_key *source_type_config_keys(const char *type)
+{
+	const struct adapter *a = adapter_find(type);
+	if (!a)
+		return NULL;
+	return a->config_keys ? a->config_keys : no_keys;
+}

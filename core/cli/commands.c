@@ -1,0 +1,11 @@
+/*
+ * commands.c - the table of `cifeed` subcommands (one file each: cmd-*.c).
+ */
+#include "cli.h"
+
+extern const struct command cmd_init, cmd_ingest, cmd_export, cmd_query, cmd_serve;
+
+const struct command *const commands[] = {
+	&cmd_init, &cmd_ingest, &cmd_export, &cmd_query, &cmd_serve,
+};
+const size_t commands_count = sizeof(commands) / sizeof(*commands);

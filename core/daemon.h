@@ -1,0 +1,59 @@
+/*
+ * daemon.h - `cifeed serve`: one libuv loop hosting the services.
+ *
+ * The daemon owns the loop, the configuration (reloaded on SIGHUP), the
+ * loop thread's store connection and the signal handling.  Each service
+ * (spool watcher, pollers, HTTP API, publisher, bots) is a
+ * `const struct service` listed in services.c, in the manner of the
+ * command and adapter tables:
+ *   start   set up handles on d->loop; return -1 with err to abort start-up
+ *   stop    close handles and stop taking new work; work already queued
+ *           finishes (uv_run returns once every handle is closed)
+ *   reload  the configuration changed (d->cfg is already the new one)
+ * Services keep their state behind the `void **state` slot they are given.
+ *
+ * Invariant: nothing on the loop blocks.  Slow work (ingesting a large file,
+ * packing git objects) goes to uv_queue_work with its own store connection.
+ */
+#ifndef CIFEED_DAEMON_H
+#define CIFEED_DAEMON_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "err.h"
+#include "store.h"
+
+struct daemon {
+	uv_loop_t *loop;
+	const char *datadir;
+	const char *conf_path;
+	const char *db_path;
+	struct config *cfg;  /* current configuration */
+	struct store *store; /* the loop thread's connection; keep transactions short */
+	int stopping;
+	/* event-loop lag, measured by a timer that checks its own delay */
+	uint64_t lag_samples;
+	uint64_t lag_max_us;
+	uint64_t lag_hist[16]; /* bucket i: lag < 2^i ms (i=0: <1ms), last: the rest */
+};
+
+struct service {
+	const char *name;
+	int (*start)(struct daemon *d, void **state, struct err *err);
+	void (*stop)(struct daemon *d, void *state);
+	void (*reload)(struct daemon *d, void *state);
+};
+
+extern const struct service *const services[];
+extern const size_t services_count;
+
+/* Run until SIGTERM/SIGINT.  cfg and store are owned by the daemon afterwards. */
+int daemon_run(struct daemon *d, struct err *err);
+/* Ask the daemon to stop (as SIGTERM does). */
+void daemon_stop(struct daemon *d);
+/* Lag percentile (0..100) in microseconds from the histogram (upper bucket bound). */
+uint64_t daemon_lag_percentile(const struct daemon *d, double pct);
+
+#endif

@@ -1,0 +1,635 @@
+/*
+ * results.c - KCIDB objects in the store (see results.h).
+ *
+ * The SQL is generated from the field tables in kcidb.c, so adding a
+ * schema field means one table row and one migration column.
+ */
+#include "results.h"
+#include "formats.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct results_writer {
+	struct store *st;
+	struct store_stmt *upsert[KCIDB_NTYPES];
+	struct store_stmt *sub_insert, *sub_update, *origin_upsert;
+};
+
+static int is_text_kind(enum kcidb_kind k)
+{
+	switch (k) {
+	case KK_BOOL:
+	case KK_NUMBER:
+	case KK_UINT:
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+void results_columns(enum kcidb_type t, const char *alias, struct buf *out)
+{
+	const struct kcidb_type_info *ti = &kcidb_types[t];
+	for (size_t i = 0; i < ti->nfields; i++)
+		buf_addf(out, "%s%s%s%s", i ? ", " : "", alias ? alias : "", alias ? "." : "",
+			 ti->fields[i].name);
+}
+
+static void upsert_sql(enum kcidb_type t, struct buf *sql)
+{
+	const struct kcidb_type_info *ti = &kcidb_types[t];
+	const char *tab = ti->plural;
+	buf_addf(sql, "INSERT INTO %s (", tab);
+	results_columns(t, NULL, sql);
+	buf_adds(sql, ", seq, updated) VALUES (");
+	for (size_t i = 0; i < ti->nfields + 2; i++)
+		buf_adds(sql, i ? ", ?" : "?");
+	buf_addf(sql, ") ON CONFLICT (%s) DO UPDATE SET ", t == KCIDB_ISSUE ? "id, version" : "id");
+	/* first non-null value wins: only fill what is still missing */
+	for (size_t i = 0; i < ti->nfields; i++) {
+		const char *f = ti->fields[i].name;
+		buf_addf(sql, "%s = COALESCE(%s.%s, excluded.%s), ", f, tab, f, f);
+	}
+	buf_adds(sql, "seq = excluded.seq, updated = excluded.updated WHERE ");
+	int first = 1;
+	for (size_t i = 0; i < ti->nfields; i++) {
+		const struct kcidb_field *f = &ti->fields[i];
+		if (f->flags & KF_REQUIRED)
+			continue;
+		buf_addf(sql, "%s(%s.%s IS NULL AND excluded.%s IS NOT NULL)", first ? "" : " OR ",
+			 tab, f->name, f->name);
+		first = 0;
+	}
+}
+
+int results_writer_new(struct store *st, struct results_writer **out, struct err *err)
+{
+	struct results_writer *w = xcalloc(1, sizeof(*w));
+	w->st = st;
+	struct buf sql = BUF_INIT;
+	for (int t = 0; t < KCIDB_NTYPES; t++) {
+		buf_reset(&sql);
+		upsert_sql((enum kcidb_type)t, &sql);
+		if (store_prepare(st, &w->upsert[t], sql.ptr, err) < 0)
+			goto fail;
+	}
+	if (store_prepare(st, &w->sub_insert,
+			  "INSERT INTO submissions (received_at, source, sha256, version) "
+			  "VALUES (?, ?, ?, ?)",
+			  err) < 0 ||
+	    store_prepare(st, &w->sub_update,
+			  "UPDATE submissions SET checkouts = ?, builds = ?, tests = ?, issues = ?, "
+			  "incidents = ?, created = ?, updated = ?, unchanged = ? WHERE id = ?",
+			  err) < 0 ||
+	    store_prepare(st, &w->origin_upsert,
+			  "INSERT INTO origins (name, first_seen, last_seen, objects) "
+			  "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+			  "last_seen = excluded.last_seen, objects = origins.objects + "
+			  "excluded.objects",
+			  err) < 0)
+		goto fail;
+	buf_free(&sql);
+	*out = w;
+	return 0;
+fail:
+	buf_free(&sql);
+	results_writer_free(w);
+	return -1;
+}
+
+void results_writer_free(struct results_writer *w)
+{
+	if (!w)
+		return;
+	for (int t = 0; t < KCIDB_NTYPES; t++)
+		store_finalize(w->upsert[t]);
+	store_finalize(w->sub_insert);
+	store_finalize(w->sub_update);
+	store_finalize(w->origin_upsert);
+	free(w);
+}
+
+static void bind_field(struct store_stmt *s, int idx, const struct kcidb_field *f, json_t *v)
+{
+	if (!v) {
+		store_bind_null(s, idx);
+		return;
+	}
+	if (f->flags & KF_JSON) {
+		char *txt = kcidb_json_dump(v);
+		store_bind_text(s, idx, txt, -1);
+		free(txt);
+	} else if (f->kind == KK_BOOL) {
+		store_bind_int(s, idx, json_is_true(v));
+	} else if (json_is_integer(v)) {
+		store_bind_int(s, idx, json_integer_value(v));
+	} else if (json_is_real(v)) {
+		store_bind_double(s, idx, json_real_value(v));
+	} else {
+		store_bind_text(s, idx, json_string_value(v), (ptrdiff_t)json_string_length(v));
+	}
+}
+
+struct origin_count {
+	const char *name;
+	int64_t n;
+};
+
+static void origin_note(struct origin_count **oc, size_t *n, const char *name)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp((*oc)[i].name, name)) {
+			(*oc)[i].n++;
+			return;
+		}
+	*oc = xrealloc(*oc, (*n + 1) * sizeof(**oc));
+	(*oc)[*n].name = name;
+	(*oc)[*n].n = 1;
+	(*n)++;
+}
+
+int results_submit(struct results_writer *w, json_t *doc, const struct submission_meta *meta,
+		   struct results_stats *stats, struct err *err)
+{
+	struct store *st = w->st;
+	char now[32];
+	int64_t max_rid[KCIDB_NTYPES];
+	struct origin_count *oc = NULL;
+	size_t noc = 0, changed = 0, total = 0;
+	struct buf sql = BUF_INIT;
+
+	memset(stats, 0, sizeof(*stats));
+	fmt_now(now);
+	if (!store_in_transaction(st))
+		return err_set(err, ERR_INTERNAL, "results_submit outside a transaction");
+
+	for (int t = 0; t < KCIDB_NTYPES; t++) {
+		buf_reset(&sql);
+		buf_addf(&sql, "SELECT COALESCE(MAX(rid), 0) FROM %s", kcidb_types[t].plural);
+		if (store_query_int(st, sql.ptr, &max_rid[t], err, 0) < 0)
+			goto fail;
+	}
+
+	store_reset(w->sub_insert);
+	store_bind_text(w->sub_insert, 1, now, -1);
+	store_bind_text(w->sub_insert, 2, meta->source, -1);
+	store_bind_text(w->sub_insert, 3, meta->sha256, -1);
+	store_bind_text(w->sub_insert, 4, meta->version ? meta->version : "5.3", -1);
+	if (store_step(w->sub_insert, err) < 0)
+		goto fail;
+	stats->submission_id = store_last_insert_id(st);
+
+	for (int t = 0; t < KCIDB_NTYPES; t++) {
+		const struct kcidb_type_info *ti = &kcidb_types[t];
+		struct store_stmt *s = w->upsert[t];
+		json_t *arr = json_object_get(doc, ti->plural);
+		size_t i;
+		json_t *obj;
+		json_array_foreach(arr, i, obj)
+		{
+			store_reset(s);
+			for (size_t k = 0; k < ti->nfields; k++)
+				bind_field(s, (int)k + 1, &ti->fields[k],
+					   json_object_get(obj, ti->fields[k].name));
+			store_bind_int(s, (int)ti->nfields + 1, stats->submission_id);
+			store_bind_text(s, (int)ti->nfields + 2, now, -1);
+			if (store_step(s, err) < 0) {
+				err_prefix(err, "%s[%zu] (id %.80s)", ti->plural, i,
+					   json_string_value(json_object_get(obj, "id")));
+				goto fail;
+			}
+			changed += (size_t)store_changes(st);
+			total++;
+			origin_note(&oc, &noc, json_string_value(json_object_get(obj, "origin")));
+		}
+		stats->counts[t] = json_array_size(arr);
+	}
+
+	for (int t = 0; t < KCIDB_NTYPES; t++) {
+		int64_t created;
+		char rid[32];
+		snprintf(rid, sizeof(rid), "%lld", (long long)max_rid[t]);
+		buf_reset(&sql);
+		buf_addf(&sql, "SELECT COUNT(*) FROM %s WHERE rid > CAST(? AS INTEGER)",
+			 kcidb_types[t].plural);
+		if (store_query_int(st, sql.ptr, &created, err, 1, rid) < 0)
+			goto fail;
+		stats->created += (size_t)created;
+	}
+	stats->updated = changed - stats->created;
+	stats->unchanged = total - changed;
+
+	for (size_t i = 0; i < noc; i++) {
+		store_reset(w->origin_upsert);
+		store_bind_text(w->origin_upsert, 1, oc[i].name, -1);
+		store_bind_text(w->origin_upsert, 2, now, -1);
+		store_bind_text(w->origin_upsert, 3, now, -1);
+		store_bind_int(w->origin_upsert, 4, oc[i].n);
+		if (store_step(w->origin_upsert, err) < 0)
+			goto fail;
+	}
+
+	store_reset(w->sub_update);
+	for (int t = 0; t < KCIDB_NTYPES; t++)
+		store_bind_int(w->sub_update, t + 1, (int64_t)stats->counts[t]);
+	store_bind_int(w->sub_update, 6, (int64_t)stats->created);
+	store_bind_int(w->sub_update, 7, (int64_t)stats->updated);
+	store_bind_int(w->sub_update, 8, (int64_t)stats->unchanged);
+	store_bind_int(w->sub_update, 9, stats->submission_id);
+	if (store_step(w->sub_update, err) < 0)
+		goto fail;
+	free(oc);
+	buf_free(&sql);
+	return 0;
+fail:
+	free(oc);
+	buf_free(&sql);
+	return -1;
+}
+
+int results_find_submission(struct store *st, const char *sha256, int64_t *id, char **when,
+			    struct err *err)
+{
+	struct store_stmt *s;
+	if (store_prepare(st, &s,
+			  "SELECT id, received_at FROM submissions WHERE sha256 = ? ORDER BY id LIMIT 1",
+			  err) < 0)
+		return -1;
+	store_bind_text(s, 1, sha256, -1);
+	int r = store_step(s, err);
+	if (r == STORE_ROW) {
+		if (id)
+			*id = store_col_int(s, 0);
+		if (when)
+			*when = xstrdup(store_col_text(s, 1, NULL));
+	}
+	store_finalize(s);
+	return r;
+}
+
+/* ------------------------------------------------------------- export */
+
+json_t *results_row_to_json(enum kcidb_type t, struct store_stmt *s, int first_col)
+{
+	const struct kcidb_type_info *ti = &kcidb_types[t];
+	json_t *obj = json_object();
+	for (size_t i = 0; i < ti->nfields; i++) {
+		const struct kcidb_field *f = &ti->fields[i];
+		int col = first_col + (int)i;
+		enum store_type ty = store_col_type(s, col);
+		if (ty == STORE_NULL)
+			continue;
+		json_t *v = NULL;
+		if (f->flags & KF_JSON) {
+			size_t len;
+			const char *txt = store_col_text(s, col, &len);
+			v = json_loadb(txt, len, JSON_DECODE_ANY, NULL);
+		} else if (f->kind == KK_BOOL) {
+			v = json_boolean(store_col_int(s, col));
+		} else if (ty == STORE_INT && !is_text_kind(f->kind)) {
+			v = json_integer(store_col_int(s, col));
+		} else if (ty == STORE_REAL) {
+			v = json_real(store_col_double(s, col));
+		} else {
+			size_t len;
+			const char *txt = store_col_text(s, col, &len);
+			v = json_stringn_nocheck(txt, len);
+		}
+		if (v)
+			json_object_set_new_nocheck(obj, f->name, v);
+	}
+	return obj;
+}
+
+/* Filter SQL for the selected set of each type, as "WHERE ..." bodies. */
+struct export_sel {
+	struct buf tests, builds, checkouts;
+	struct filter_params params_t, params_b, params_c;
+};
+
+static void bind_params(struct store_stmt *s, int *idx, const struct filter_params *p, int times)
+{
+	for (int k = 0; k < times; k++)
+		for (size_t i = 0; i < p->n; i++)
+			store_bind_text(s, (*idx)++, p->v[i], -1);
+}
+
+static int write_array(struct store *st, FILE *out, enum kcidb_type t, const char *sql,
+		       const struct filter *f, const struct filter_params pt[3], const int reps[3],
+		       int *first_array, struct err *err)
+{
+	struct store_stmt *s;
+	if (store_prepare(st, &s, sql, err) < 0)
+		return -1;
+	int idx = 1;
+	if (f) {
+		/* parameter order: checkout-level, build-level, test-level groups as repeated */
+		for (int k = 0; k < 3; k++)
+			bind_params(s, &idx, &pt[k], reps[k]);
+	}
+	fprintf(out, "%s\n\"%s\":[", *first_array ? "" : ",", kcidb_types[t].plural);
+	*first_array = 0;
+	int r, n = 0;
+	while ((r = store_step(s, err)) == STORE_ROW) {
+		json_t *obj = results_row_to_json(t, s, 0);
+		char *txt = kcidb_json_dump(obj);
+		fprintf(out, "%s\n%s", n ? "," : "", txt);
+		free(txt);
+		json_decref(obj);
+		n++;
+	}
+	store_finalize(s);
+	if (r < 0)
+		return -1;
+	fputs(n ? "\n]" : "]", out);
+	return 0;
+}
+
+int results_export(struct store *st, const struct filter *filter, FILE *out, struct err *err)
+{
+	const struct filter *f = filter_is_empty(filter) ? NULL : filter;
+	struct buf ft = BUF_INIT, fb = BUF_INIT, fc = BUF_INIT, sql = BUF_INIT, cols = BUF_INIT;
+	struct filter_params p[3] = { { 0 }, { 0 }, { 0 } }; /* checkout, build, test level */
+	int first_array = 1, rc = -1;
+
+	if (f) {
+		filter_to_sql(f, FL_CHECKOUT, &fc, &p[0]);
+		filter_to_sql(f, FL_BUILD, &fb, &p[1]);
+		filter_to_sql(f, FL_TEST, &ft, &p[2]);
+	}
+
+	/* Selected tests T, builds B (direct or parent of T), checkouts C (direct or parent of B). */
+	const char *TJOIN = " FROM tests t LEFT JOIN builds b ON b.id = t.build_id "
+			    "LEFT JOIN checkouts c ON c.id = b.checkout_id";
+	const char *BJOIN = " FROM builds b LEFT JOIN checkouts c ON c.id = b.checkout_id";
+	struct buf selT = BUF_INIT, selB = BUF_INIT, selC = BUF_INIT;
+	if (f) {
+		buf_addf(&selT, "SELECT t.id%s WHERE %s", TJOIN, ft.ptr);
+		buf_addf(&selB, "SELECT b.id%s WHERE %s OR b.id IN (SELECT t.build_id%s WHERE %s)",
+			 BJOIN, fb.ptr, TJOIN, ft.ptr);
+		buf_addf(&selC,
+			 "SELECT c.id FROM checkouts c WHERE %s OR c.id IN (SELECT b.checkout_id FROM "
+			 "builds b WHERE b.id IN (%s))",
+			 fc.ptr, selB.ptr);
+	}
+
+	fputs("{\"version\":{\"major\":5,\"minor\":3},", out);
+
+	/* checkouts: params = C + (B + T) */
+	buf_reset(&cols);
+	results_columns(KCIDB_CHECKOUT, NULL, &cols);
+	buf_reset(&sql);
+	buf_addf(&sql, "SELECT %s FROM checkouts", cols.ptr);
+	if (f)
+		buf_addf(&sql, " WHERE id IN (%s)", selC.ptr);
+	buf_adds(&sql, " ORDER BY id");
+	{
+		int reps[3] = { 1, 1, 1 };
+		if (write_array(st, out, KCIDB_CHECKOUT, sql.ptr, f, p, reps, &first_array, err) < 0)
+			goto done;
+	}
+
+	/* builds: params = B + T */
+	buf_reset(&cols);
+	results_columns(KCIDB_BUILD, NULL, &cols);
+	buf_reset(&sql);
+	buf_addf(&sql, "SELECT %s FROM builds", cols.ptr);
+	if (f)
+		buf_addf(&sql, " WHERE id IN (%s)", selB.ptr);
+	buf_adds(&sql, " ORDER BY id");
+	{
+		int reps[3] = { 0, 1, 1 };
+		if (write_array(st, out, KCIDB_BUILD, sql.ptr, f, p, reps, &first_array, err) < 0)
+			goto done;
+	}
+
+	/* tests: params = T */
+	buf_reset(&cols);
+	results_columns(KCIDB_TEST, NULL, &cols);
+	buf_reset(&sql);
+	buf_addf(&sql, "SELECT %s FROM tests", cols.ptr);
+	if (f)
+		buf_addf(&sql, " WHERE id IN (%s)", selT.ptr);
+	buf_adds(&sql, " ORDER BY id");
+	{
+		int reps[3] = { 0, 0, 1 };
+		if (write_array(st, out, KCIDB_TEST, sql.ptr, f, p, reps, &first_array, err) < 0)
+			goto done;
+	}
+
+	/* issues referenced by selected incidents; incidents of selected builds/tests */
+	struct buf selI = BUF_INIT;
+	if (f)
+		buf_addf(&selI,
+			 "SELECT i.id FROM incidents i WHERE i.build_id IN (%s) OR i.test_id IN (%s)",
+			 selB.ptr, selT.ptr);
+	buf_reset(&cols);
+	results_columns(KCIDB_ISSUE, NULL, &cols);
+	buf_reset(&sql);
+	buf_addf(&sql, "SELECT %s FROM issues", cols.ptr);
+	if (f)
+		buf_addf(&sql,
+			 " WHERE EXISTS (SELECT 1 FROM incidents x WHERE x.issue_id = issues.id AND "
+			 "x.issue_version = issues.version AND x.id IN (%s))",
+			 selI.ptr);
+	buf_adds(&sql, " ORDER BY id, version");
+	{
+		int reps[3] = { 0, 1, 2 }; /* selB (B+T) then selT (T) */
+		if (write_array(st, out, KCIDB_ISSUE, sql.ptr, f, p, reps, &first_array, err) < 0) {
+			buf_free(&selI);
+			goto done;
+		}
+	}
+	buf_reset(&cols);
+	results_columns(KCIDB_INCIDENT, NULL, &cols);
+	buf_reset(&sql);
+	buf_addf(&sql, "SELECT %s FROM incidents", cols.ptr);
+	if (f)
+		buf_addf(&sql, " WHERE id IN (%s)", selI.ptr);
+	buf_adds(&sql, " ORDER BY id");
+	{
+		int reps[3] = { 0, 1, 2 };
+		if (write_array(st, out, KCIDB_INCIDENT, sql.ptr, f, p, reps, &first_array, err) <
+		    0) {
+			buf_free(&selI);
+			goto done;
+		}
+	}
+	buf_free(&selI);
+	fputs("\n}\n", out);
+	if (fflush(out) != 0 || ferror(out)) {
+		err_errno(err, ERR_IO, "writing the export");
+		goto done;
+	}
+	rc = 0;
+done:
+	buf_free(&ft);
+	buf_free(&fb);
+	buf_free(&fc);
+	buf_free(&sql);
+	buf_free(&cols);
+	buf_free(&selT);
+	buf_free(&selB);
+	buf_free(&selC);
+	for (int k = 0; k < 3; k++)
+		filter_params_free(&p[k]);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- ran */
+
+void results_ran_free(struct ran_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct ran_row *r = &rows[i];
+		free(r->origin);
+		free(r->path);
+		free(r->status);
+		free(r->arch);
+		free(r->config);
+		free(r->compiler);
+		free(r->start_time);
+		free(r->log_url);
+		free(r->test_id);
+		free(r->build_id);
+		free(r->checkout_id);
+	}
+	free(rows);
+}
+
+static char *col_dup(struct store_stmt *s, int c)
+{
+	const char *t = store_col_text(s, c, NULL);
+	return t ? xstrdup(t) : NULL;
+}
+
+int results_ran(struct store *st, const struct ran_query *q, struct ran_row **rows, size_t *n,
+		struct err *err)
+{
+	struct buf sql = BUF_INIT;
+	const char *params[32];
+	int np = 0;
+	char *glob = NULL;
+
+	*rows = NULL;
+	*n = 0;
+	if (!q->commit && !q->msgid && !q->patch_id)
+		return err_set(err, ERR_USAGE, "a commit, a Message-ID or a patch-id is required");
+	buf_adds(&sql, "SELECT t.origin, t.path, t.status, b.architecture, b.config_name, "
+		       "b.compiler, t.start_time, t.log_url, t.id, b.id, c.id "
+		       "FROM checkouts c JOIN builds b ON b.checkout_id = c.id "
+		       "JOIN tests t ON t.build_id = b.id WHERE t.status IS NOT NULL");
+	if (q->commit) {
+		buf_adds(&sql, " AND c.git_commit_hash = ? AND COALESCE(c.patchset_hash, '') = ?");
+		params[np++] = q->commit;
+		params[np++] = q->patchset ? q->patchset : "";
+	}
+	if (q->msgid) {
+		buf_adds(&sql, " AND (c.message_id = ? OR c.id IN (SELECT cp.checkout_id FROM "
+			       "checkout_patches cp JOIN patches pa ON pa.rid = cp.patch_rid "
+			       "WHERE pa.msgid = ?))");
+		params[np++] = q->msgid;
+		params[np++] = q->msgid;
+	}
+	if (q->patch_id) {
+		buf_adds(&sql, " AND c.id IN (SELECT cp.checkout_id FROM checkout_patches cp JOIN "
+			       "patches pa ON pa.rid = cp.patch_rid WHERE pa.patch_id = ?)");
+		params[np++] = q->patch_id;
+	}
+	if (q->test && *q->test) {
+		struct buf g = BUF_INIT;
+		for (const char *c = q->test; *c; c++) {
+			if (*c == '?')
+				buf_adds(&g, "[?]");
+			else if (*c == '[')
+				buf_adds(&g, "[[]");
+			else
+				buf_addch(&g, *c);
+		}
+		buf_adds(&g, ".*");
+		glob = buf_detach(&g);
+		buf_adds(&sql, " AND (t.path = ? OR t.path GLOB ?)");
+		params[np++] = q->test;
+		params[np++] = glob;
+	}
+	if (q->origin) {
+		buf_adds(&sql, " AND t.origin = ?");
+		params[np++] = q->origin;
+	}
+	if (q->statuses) {
+		buf_adds(&sql, " AND t.status IN (");
+		int k = 0;
+		for (; q->statuses[k] && np < 30; k++) {
+			buf_adds(&sql, k ? ", ?" : "?");
+			params[np++] = q->statuses[k];
+		}
+		if (!k)
+			buf_adds(&sql, "NULL");
+		buf_addch(&sql, ')');
+	}
+	buf_adds(&sql, " ORDER BY t.path, t.origin, t.id");
+	if (q->limit)
+		buf_addf(&sql, " LIMIT %zu", q->limit);
+
+	struct store_stmt *s;
+	if (store_prepare(st, &s, sql.ptr, err) < 0) {
+		buf_free(&sql);
+		free(glob);
+		return -1;
+	}
+	for (int i = 0; i < np; i++)
+		store_bind_text(s, i + 1, params[i], -1);
+	size_t cap = 0;
+	int r;
+	while ((r = store_step(s, err)) == STORE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			*rows = xrealloc(*rows, cap * sizeof(**rows));
+		}
+		struct ran_row *row = &(*rows)[(*n)++];
+		row->origin = col_dup(s, 0);
+		row->path = col_dup(s, 1);
+		row->status = col_dup(s, 2);
+		row->arch = col_dup(s, 3);
+		row->config = col_dup(s, 4);
+		row->compiler = col_dup(s, 5);
+		row->start_time = col_dup(s, 6);
+		row->log_url = col_dup(s, 7);
+		row->test_id = col_dup(s, 8);
+		row->build_id = col_dup(s, 9);
+		row->checkout_id = col_dup(s, 10);
+	}
+	store_finalize(s);
+	buf_free(&sql);
+	free(glob);
+	if (r < 0) {
+		results_ran_free(*rows, *n);
+		*rows = NULL;
+		*n = 0;
+		return -1;
+	}
+	return 0;
+}
+
+static void set_str(json_t *o, const char *k, const char *v)
+{
+	json_object_set_new(o, k, v ? json_string(v) : json_null());
+}
+
+json_t *results_ran_row_json(const struct ran_row *r)
+{
+	json_t *o = json_object();
+	set_str(o, "origin", r->origin);
+	set_str(o, "path", r->path);
+	set_str(o, "status", r->status);
+	set_str(o, "arch", r->arch);
+	set_str(o, "config", r->config);
+	set_str(o, "compiler", r->compiler);
+	set_str(o, "start_time", r->start_time);
+	set_str(o, "log_url", r->log_url);
+	set_str(o, "test_id", r->test_id);
+	set_str(o, "build_id", r->build_id);
+	set_str(o, "checkout_id", r->checkout_id);
+	return o;
+}

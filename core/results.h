@@ -1,0 +1,90 @@
+/*
+ * results.h - KCIDB objects in the store: merge-on-submit, export, lookups.
+ *
+ * results_submit() merges a validated v5.3 document into the store inside
+ * the caller's open transaction (so a poller can commit its cursor in the
+ * same transaction).  The merge rule (schema/merge-rule.md): the first
+ * non-null value of a field wins; later submissions only fill fields that
+ * are still missing; issues are kept per (id, version).  A row's `seq`
+ * becomes the id of the submission that last added something to it.
+ */
+#ifndef CIFEED_RESULTS_H
+#define CIFEED_RESULTS_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "err.h"
+#include "filter.h"
+#include "kcidb.h"
+#include "store.h"
+
+struct results_writer;
+
+/* Prepare the upsert statements once; reuse the writer for many submissions. */
+int results_writer_new(struct store *st, struct results_writer **out, struct err *err);
+void results_writer_free(struct results_writer *w);
+
+struct submission_meta {
+	const char *source;  /* "file:PATH", "stdin", "spool:NAME", "source:NAME" */
+	const char *sha256;  /* hex digest of the submitted bytes, or NULL */
+	const char *version; /* as submitted, e.g. "4.3" */
+};
+
+struct results_stats {
+	int64_t submission_id;
+	size_t counts[KCIDB_NTYPES];
+	size_t created, updated, unchanged;
+};
+
+/* Must be called inside store_begin()/store_commit(). */
+int results_submit(struct results_writer *w, json_t *doc, const struct submission_meta *meta,
+		   struct results_stats *stats, struct err *err);
+
+/*
+ * Has a submission with this sha256 been stored?  Returns 1 and its id and
+ * time, 0 when not, -1 on error.
+ */
+int results_find_submission(struct store *st, const char *sha256, int64_t *id, char **when,
+			    struct err *err);
+
+/*
+ * Write the objects matching `filter` (NULL = all) as one kcidb-io v5.3
+ * document to `out`: one object per line, objects ordered by id, so the
+ * same store always gives byte-identical output.  A filter selects tests,
+ * builds and checkouts that match directly plus every ancestor of a
+ * selected object (so the output is self-contained), and the incidents of
+ * selected builds and tests with their issues.
+ */
+int results_export(struct store *st, const struct filter *filter, FILE *out, struct err *err);
+
+/* Build the JSON object of one row of `t`'s table (columns in field order). */
+json_t *results_row_to_json(enum kcidb_type t, struct store_stmt *s, int first_col);
+/* "col1, col2, ..." of t's fields with alias prefix, for SELECTs. */
+void results_columns(enum kcidb_type t, const char *alias, struct buf *out);
+
+/* One test that ran on a revision (see results_ran). */
+struct ran_row {
+	char *origin, *path, *status, *arch, *config, *compiler, *start_time, *log_url;
+	char *test_id, *build_id, *checkout_id;
+};
+
+struct ran_query {
+	const char *commit;   /* required unless msgid/patch_id given */
+	const char *patchset; /* NULL: no patches ("" or missing) */
+	const char *test;     /* path prefix (subtree), NULL = all */
+	const char *origin;   /* NULL = all */
+	const char *msgid;    /* checkouts linked to this patch/series */
+	const char *patch_id; /* checkouts linked to a patch with this patch-id */
+	const char *const *statuses; /* NULL-terminated; NULL = any final status */
+	size_t limit;         /* 0 = no limit */
+};
+
+/* Tests with a final status for a revision, ordered by path, origin. */
+int results_ran(struct store *st, const struct ran_query *q, struct ran_row **rows, size_t *n,
+		struct err *err);
+void results_ran_free(struct ran_row *rows, size_t n);
+json_t *results_ran_row_json(const struct ran_row *r);
+
+#endif

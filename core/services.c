@@ -1,0 +1,11 @@
+/*
+ * services.c - what `cifeed serve` runs (see daemon.h), in start order.
+ */
+#include "daemon.h"
+
+extern const struct service service_spool;
+
+const struct service *const services[] = {
+	&service_spool,
+};
+const size_t services_count = sizeof(services) / sizeof(*services);

@@ -1,0 +1,321 @@
+/*
+ * store.c - backend dispatch and schema migrations (see store.h).
+ *
+ * Migrations live in schema/migrations/NNNN_name.sql and are compiled into
+ * the binary.  The applied versions are recorded in the `schema_migrations`
+ * table (portable, unlike SQLite's user_version), each migration runs in its
+ * own transaction together with its record, so a crash mid-upgrade leaves
+ * the database at the previous version.
+ */
+#include "store_backend.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct store_backend *const backends[] = {
+	&store_backend_sqlite,
+};
+
+int store_schema_latest(void)
+{
+	int v = 0;
+	for (size_t i = 0; i < store_migrations_count; i++)
+		if (store_migrations[i].version > v)
+			v = store_migrations[i].version;
+	return v;
+}
+
+static int read_version(struct store *st, int *out, struct err *err)
+{
+	int64_t v = 0;
+	if (store_exec(st,
+		       "CREATE TABLE IF NOT EXISTS schema_migrations ("
+		       " version INTEGER PRIMARY KEY,"
+		       " name TEXT NOT NULL,"
+		       " applied_at TEXT NOT NULL)",
+		       err) < 0)
+		return -1;
+	if (store_query_int(st, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &v, err,
+			    0) < 0)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int read_version_ro(struct store *st, int *out, struct err *err)
+{
+	int64_t v = 0;
+	int r = st->backend->has_table(st, "schema_migrations", err);
+	if (r <= 0) {
+		*out = 0;
+		return r;
+	}
+	if (store_query_int(st, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &v, err,
+			    0) < 0)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int migrate(struct store *st, struct err *err)
+{
+	int cur;
+	int latest = store_schema_latest();
+	if (read_version(st, &cur, err) < 0)
+		return -1;
+	if (cur > latest)
+		return err_set(err, ERR_DB,
+			       "database schema version %d is newer than this cifeed (knows up to "
+			       "%d); upgrade cifeed or use a matching database",
+			       cur, latest);
+	for (int v = cur + 1; v <= latest; v++) {
+		const struct store_migration *m = NULL;
+		for (size_t i = 0; i < store_migrations_count; i++)
+			if (store_migrations[i].version == v)
+				m = &store_migrations[i];
+		if (!m)
+			return err_set(err, ERR_INTERNAL, "schema migration %04d is missing", v);
+		if (store_begin(st, err) < 0)
+			return -1;
+		struct store_stmt *ins = NULL;
+		if (store_exec(st, m->sql, err) < 0 ||
+		    store_prepare(st, &ins,
+				  "INSERT INTO schema_migrations (version, name, applied_at) "
+				  "VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+				  err) < 0) {
+			store_rollback(st);
+			return err_prefix(err, "schema migration %04d_%s", v, m->name);
+		}
+		store_bind_int(ins, 1, v);
+		store_bind_text(ins, 2, m->name, -1);
+		int r = store_step(ins, err);
+		store_finalize(ins);
+		if (r < 0 || store_commit(st, err) < 0) {
+			store_rollback(st);
+			return err_prefix(err, "schema migration %04d_%s", v, m->name);
+		}
+	}
+	st->schema_version = latest;
+	return 0;
+}
+
+int store_open(struct store **out, const char *location, unsigned flags, struct err *err)
+{
+	const struct store_backend *be = NULL;
+	for (size_t i = 0; i < sizeof(backends) / sizeof(*backends); i++)
+		if (backends[i]->accepts(location)) {
+			be = backends[i];
+			break;
+		}
+	if (!be)
+		return err_set(err, ERR_CONFIG, "%s: no store backend handles this location",
+			       location);
+	struct store *st = xcalloc(1, sizeof(*st));
+	st->backend = be;
+	st->flags = flags;
+	if (be->open(st, location, flags, err) < 0) {
+		free(st);
+		return -1;
+	}
+	int r;
+	if (flags & STORE_READONLY) {
+		r = read_version_ro(st, &st->schema_version, err);
+		if (r == 0 && st->schema_version > store_schema_latest())
+			r = err_set(err, ERR_DB,
+				    "database schema version %d is newer than this cifeed (knows "
+				    "up to %d)",
+				    st->schema_version, store_schema_latest());
+		else if (r == 0 && st->schema_version < store_schema_latest())
+			r = err_set(err, ERR_DB,
+				    "database schema version %d is older than this cifeed (%d); "
+				    "open it read-write once to upgrade",
+				    st->schema_version, store_schema_latest());
+	} else {
+		r = migrate(st, err);
+	}
+	if (r < 0) {
+		err_prefix(err, "%s", location);
+		be->close(st);
+		free(st);
+		return -1;
+	}
+	*out = st;
+	return 0;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	if (st->in_tx)
+		store_rollback(st);
+	st->backend->close(st);
+	free(st);
+}
+
+int store_schema_version(struct store *st)
+{
+	return st->schema_version;
+}
+
+const char *store_backend_name(const struct store *st)
+{
+	return st->backend->name;
+}
+
+int store_begin(struct store *st, struct err *err)
+{
+	if (st->in_tx)
+		return err_set(err, ERR_INTERNAL, "store_begin: transaction already open");
+	if (st->backend->exec(st, "BEGIN IMMEDIATE", err) < 0)
+		return -1;
+	st->in_tx = 1;
+	return 0;
+}
+
+int store_begin_read(struct store *st, struct err *err)
+{
+	if (st->in_tx)
+		return err_set(err, ERR_INTERNAL, "store_begin_read: transaction already open");
+	if (st->backend->exec(st, "BEGIN", err) < 0)
+		return -1;
+	st->in_tx = 1;
+	return 0;
+}
+
+int store_commit(struct store *st, struct err *err)
+{
+	if (!st->in_tx)
+		return err_set(err, ERR_INTERNAL, "store_commit: no transaction open");
+	if (st->backend->exec(st, "COMMIT", err) < 0)
+		return -1;
+	st->in_tx = 0;
+	return 0;
+}
+
+void store_rollback(struct store *st)
+{
+	struct err e = ERR_INIT;
+	if (!st->in_tx)
+		return;
+	st->backend->exec(st, "ROLLBACK", &e);
+	st->in_tx = 0;
+	err_free(&e);
+}
+
+int store_in_transaction(struct store *st)
+{
+	return st->in_tx;
+}
+
+int store_exec(struct store *st, const char *sql, struct err *err)
+{
+	return st->backend->exec(st, sql, err);
+}
+
+int store_prepare(struct store *st, struct store_stmt **out, const char *sql, struct err *err)
+{
+	struct store_stmt *s = xcalloc(1, sizeof(*s));
+	s->st = st;
+	if (st->backend->prepare(st, s, sql, err) < 0) {
+		free(s);
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
+int store_bind_text(struct store_stmt *s, int idx, const char *text, ptrdiff_t len)
+{
+	if (!text)
+		return s->st->backend->bind_null(s, idx);
+	return s->st->backend->bind_text(s, idx, text, len);
+}
+
+int store_bind_int(struct store_stmt *s, int idx, int64_t v)
+{
+	return s->st->backend->bind_int(s, idx, v);
+}
+
+int store_bind_double(struct store_stmt *s, int idx, double v)
+{
+	return s->st->backend->bind_double(s, idx, v);
+}
+
+int store_bind_null(struct store_stmt *s, int idx)
+{
+	return s->st->backend->bind_null(s, idx);
+}
+
+int store_step(struct store_stmt *s, struct err *err)
+{
+	return s->st->backend->step(s, err);
+}
+
+void store_reset(struct store_stmt *s)
+{
+	s->st->backend->reset(s);
+}
+
+void store_finalize(struct store_stmt *s)
+{
+	if (!s)
+		return;
+	s->st->backend->finalize(s);
+	free(s);
+}
+
+int store_col_count(struct store_stmt *s)
+{
+	return s->st->backend->col_count(s);
+}
+
+enum store_type store_col_type(struct store_stmt *s, int col)
+{
+	return s->st->backend->col_type(s, col);
+}
+
+const char *store_col_text(struct store_stmt *s, int col, size_t *len)
+{
+	return s->st->backend->col_text(s, col, len);
+}
+
+int64_t store_col_int(struct store_stmt *s, int col)
+{
+	return s->st->backend->col_int(s, col);
+}
+
+double store_col_double(struct store_stmt *s, int col)
+{
+	return s->st->backend->col_double(s, col);
+}
+
+int64_t store_changes(struct store *st)
+{
+	return st->backend->changes(st);
+}
+
+int64_t store_last_insert_id(struct store *st)
+{
+	return st->backend->last_insert_id(st);
+}
+
+int store_query_int(struct store *st, const char *sql, int64_t *out, struct err *err, int nparams,
+		    ...)
+{
+	struct store_stmt *s;
+	va_list ap;
+	if (store_prepare(st, &s, sql, err) < 0)
+		return -1;
+	va_start(ap, nparams);
+	for (int i = 0; i < nparams; i++)
+		store_bind_text(s, i + 1, va_arg(ap, const char *), -1);
+	va_end(ap);
+	int r = store_step(s, err);
+	*out = 0;
+	if (r == STORE_ROW)
+		*out = store_col_int(s, 0);
+	store_finalize(s);
+	return r;
+}
