@@ -8,6 +8,7 @@
  * the database at the previous version.
  */
 #include "store_backend.h"
+#include "formats.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -43,61 +44,105 @@ static int read_version(struct store *st, int *out, struct err *err)
 	return 0;
 }
 
+/* Read-only open: the schema must be exactly what this binary knows. */
 static int read_version_ro(struct store *st, int *out, struct err *err)
 {
-	int64_t v = 0;
+	int64_t max = 0, count = 0;
 	int r = st->backend->has_table(st, "schema_migrations", err);
 	if (r <= 0) {
 		*out = 0;
 		return r;
 	}
-	if (store_query_int(st, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &v, err,
-			    0) < 0)
+	if (store_query_int(st, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &max,
+			    err, 0) < 0 ||
+	    store_query_int(st, "SELECT COUNT(*) FROM schema_migrations", &count, err, 0) < 0)
 		return -1;
-	*out = (int)v;
+	/* report "older" as a lower version so the caller's message fits */
+	*out = (size_t)count < store_migrations_count && max <= store_schema_latest()
+		       ? (int)max - 1
+		       : (int)max;
 	return 0;
 }
 
+/*
+ * Apply every compiled-in migration the database has not recorded, in
+ * version order.  Versions are a set, not a counter: migrations written on
+ * different branches may land in any order and each is applied exactly
+ * once.  A recorded version this binary does not know means the database
+ * was written by a newer cifeed: refuse rather than guess.
+ */
 static int migrate(struct store *st, struct err *err)
 {
 	int cur;
-	int latest = store_schema_latest();
 	if (read_version(st, &cur, err) < 0)
 		return -1;
-	if (cur > latest)
-		return err_set(err, ERR_DB,
-			       "database schema version %d is newer than this cifeed (knows up to "
-			       "%d); upgrade cifeed or use a matching database",
-			       cur, latest);
-	for (int v = cur + 1; v <= latest; v++) {
-		const struct store_migration *m = NULL;
+	struct store_stmt *q;
+	if (store_prepare(st, &q, "SELECT version FROM schema_migrations ORDER BY version", err) < 0)
+		return -1;
+	int *applied = NULL;
+	size_t napplied = 0;
+	int r;
+	while ((r = store_step(q, err)) == STORE_ROW) {
+		int v = (int)store_col_int(q, 0);
+		int known = 0;
 		for (size_t i = 0; i < store_migrations_count; i++)
-			if (store_migrations[i].version == v)
-				m = &store_migrations[i];
-		if (!m)
-			return err_set(err, ERR_INTERNAL, "schema migration %04d is missing", v);
-		if (store_begin(st, err) < 0)
-			return -1;
+			known |= store_migrations[i].version == v;
+		if (!known) {
+			store_finalize(q);
+			free(applied);
+			return err_set(err, ERR_DB,
+				       "database has schema migration %04d, unknown to this cifeed "
+				       "(it knows up to %d): it was written by a newer cifeed; "
+				       "upgrade cifeed",
+				       v, store_schema_latest());
+		}
+		applied = xrealloc(applied, (napplied + 1) * sizeof(*applied));
+		applied[napplied++] = v;
+	}
+	store_finalize(q);
+	if (r < 0) {
+		free(applied);
+		return -1;
+	}
+	/* migrations are compiled in sorted order (embed.cmake sorts file names) */
+	for (size_t i = 0; i < store_migrations_count; i++) {
+		const struct store_migration *m = &store_migrations[i];
+		int done = 0;
+		for (size_t k = 0; k < napplied; k++)
+			done |= applied[k] == m->version;
+		if (done)
+			continue;
 		struct store_stmt *ins = NULL;
+		if (store_begin(st, err) < 0)
+			goto fail;
 		if (store_exec(st, m->sql, err) < 0 ||
 		    store_prepare(st, &ins,
 				  "INSERT INTO schema_migrations (version, name, applied_at) "
-				  "VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+				  "VALUES (?, ?, ?)",
 				  err) < 0) {
 			store_rollback(st);
-			return err_prefix(err, "schema migration %04d_%s", v, m->name);
+			err_prefix(err, "schema migration %04d_%s", m->version, m->name);
+			goto fail;
 		}
-		store_bind_int(ins, 1, v);
+		char now[32];
+		fmt_now(now);
+		store_bind_int(ins, 1, m->version);
 		store_bind_text(ins, 2, m->name, -1);
-		int r = store_step(ins, err);
+		store_bind_text(ins, 3, now, -1);
+		r = store_step(ins, err);
 		store_finalize(ins);
 		if (r < 0 || store_commit(st, err) < 0) {
 			store_rollback(st);
-			return err_prefix(err, "schema migration %04d_%s", v, m->name);
+			err_prefix(err, "schema migration %04d_%s", m->version, m->name);
+			goto fail;
 		}
 	}
-	st->schema_version = latest;
+	free(applied);
+	st->schema_version = store_schema_latest();
 	return 0;
+fail:
+	free(applied);
+	return -1;
 }
 
 int store_open(struct store **out, const char *location, unsigned flags, struct err *err)

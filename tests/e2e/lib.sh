@@ -1,0 +1,67 @@
+# lib.sh - helpers for end-to-end tests; source it first.
+#
+# Environment (set by ctest, see tests/CMakeLists.txt):
+#   CIFEED    the binary under test       FIXTURES  ../shared/fixtures
+#   SRCDIR    the repository              BUILDDIR  the build directory
+# Each test gets a private $T directory, removed on success and kept (path
+# printed) on failure so it can be inspected.
+set -u
+set -o pipefail
+
+: "${CIFEED:?CIFEED must point at the cifeed binary}"
+: "${FIXTURES:?FIXTURES must point at ../shared/fixtures}"
+: "${SRCDIR:?SRCDIR must point at the repository}"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/cifeed-e2e.XXXXXX")
+export HOME="$T/home" XDG_RUNTIME_DIR="$T/run" TZ=UTC LC_ALL=C.UTF-8
+mkdir -p "$HOME" "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+_pids=()
+_ok=0
+
+cleanup() {
+	for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${_pids[@]}"; do wait "$p" 2>/dev/null; done
+	if [ "$_ok" = 1 ]; then rm -rf "$T"; else echo "# kept $T for inspection" >&2; fi
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+note() { echo "# $*" >&2; }
+pass() { _ok=1; echo "PASS: ${0##*/}"; exit 0; }
+
+# Register a background process to be killed at exit.
+bg_track() { _pids+=("$1"); }
+
+# cf ARGS: run cifeed on the test's data directory $T/data.
+cf() { "$CIFEED" -d "$T/data" "$@"; }
+
+# expect_rc N CMD...: run CMD, fail unless it exits with N.
+expect_rc() {
+	local want=$1; shift
+	"$@"; local rc=$?
+	[ "$rc" = "$want" ] || fail "expected exit $want, got $rc: $*"
+}
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_for CMD...: retry CMD for up to 30 s.
+wait_for() {
+	local i
+	for i in $(seq 1 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+	fail "timed out waiting for: $*"
+}
+
+# Node tools (ajv, parsers) installed by tests/run.sh under tests/tools.
+NODE_TOOLS="$SRCDIR/tests/tools/node_modules/.bin"
+ajv_kcidb() { # FILE...: validate KCIDB v5.3 documents with ajv + ajv-formats
+	local f args=()
+	for f in "$@"; do args+=(-d "$(realpath "$f")"); done
+	# ajv-cli resolves the -c plugin from the working directory
+	(cd "$SRCDIR/tests/tools" && "$NODE_TOOLS/ajv" validate --spec=draft7 -c ajv-formats \
+		-s "$FIXTURES/kcidb/kcidb-io.schema.v5.3.json" "${args[@]}" --all-errors --errors=text)
+}
