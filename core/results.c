@@ -6,6 +6,7 @@
  */
 #include "results.h"
 #include "formats.h"
+#include "jsonarena.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -110,25 +111,83 @@ void results_writer_free(struct results_writer *w)
 	free(w);
 }
 
-static void bind_field(struct store_stmt *s, int idx, const struct kcidb_field *f, json_t *v)
+static void bind_value(struct store_stmt *s, int idx, const struct results_prepared *p,
+		       const struct results_value *v)
 {
-	if (!v) {
+	switch (v->kind) {
+	case RV_TEXT:
+		store_bind_text(s, idx, p->text.ptr + v->u.off, (ptrdiff_t)v->len);
+		break;
+	case RV_INT:
+		store_bind_int(s, idx, v->u.i);
+		break;
+	case RV_REAL:
+		store_bind_double(s, idx, v->u.d);
+		break;
+	default:
 		store_bind_null(s, idx);
-		return;
 	}
-	if (f->flags & KF_JSON) {
-		char *txt = kcidb_json_dump(v);
-		store_bind_text(s, idx, txt, -1);
-		free(txt);
-	} else if (f->kind == KK_BOOL) {
-		store_bind_int(s, idx, json_is_true(v));
-	} else if (json_is_integer(v)) {
-		store_bind_int(s, idx, json_integer_value(v));
-	} else if (json_is_real(v)) {
-		store_bind_double(s, idx, json_real_value(v));
-	} else {
-		store_bind_text(s, idx, json_string_value(v), (ptrdiff_t)json_string_length(v));
+}
+
+static void put_text(struct results_prepared *p, struct results_value *v, const char *s,
+		     size_t len)
+{
+	v->kind = RV_TEXT;
+	v->u.off = p->text.len;
+	v->len = len;
+	buf_add(&p->text, s, len);
+	buf_addch(&p->text, '\0');
+}
+
+void results_prepare(json_t *doc, struct results_prepared *p)
+{
+	memset(p, 0, sizeof(*p));
+	size_t total = 0;
+	for (int t = 0; t < KCIDB_NTYPES; t++) {
+		p->counts[t] = json_array_size(json_object_get(doc, kcidb_types[t].plural));
+		total += p->counts[t] * kcidb_types[t].nfields;
 	}
+	p->vals = xcalloc(total ? total : 1, sizeof(*p->vals));
+	p->nvals = total;
+	struct results_value *v = p->vals;
+	for (int t = 0; t < KCIDB_NTYPES; t++) {
+		const struct kcidb_type_info *ti = &kcidb_types[t];
+		json_t *arr = json_object_get(doc, ti->plural);
+		size_t i;
+		json_t *obj;
+		json_array_foreach(arr, i, obj)
+		{
+			for (size_t k = 0; k < ti->nfields; k++, v++) {
+				const struct kcidb_field *f = &ti->fields[k];
+				json_t *x = json_object_get(obj, f->name);
+				if (!x) {
+					v->kind = RV_NULL;
+				} else if (f->flags & KF_JSON) {
+					char *txt = kcidb_json_dump(x);
+					put_text(p, v, txt, strlen(txt));
+					json_arena_release(txt); /* may live in an arena */
+				} else if (f->kind == KK_BOOL) {
+					v->kind = RV_INT;
+					v->u.i = json_is_true(x);
+				} else if (json_is_integer(x)) {
+					v->kind = RV_INT;
+					v->u.i = json_integer_value(x);
+				} else if (json_is_real(x)) {
+					v->kind = RV_REAL;
+					v->u.d = json_real_value(x);
+				} else {
+					put_text(p, v, json_string_value(x), json_string_length(x));
+				}
+			}
+		}
+	}
+}
+
+void results_prepared_free(struct results_prepared *p)
+{
+	free(p->vals);
+	buf_free(&p->text);
+	memset(p, 0, sizeof(*p));
 }
 
 struct origin_count {
@@ -151,6 +210,17 @@ static void origin_note(struct origin_count **oc, size_t *n, const char *name)
 
 int results_submit(struct results_writer *w, json_t *doc, const struct submission_meta *meta,
 		   struct results_stats *stats, struct err *err)
+{
+	struct results_prepared p;
+	results_prepare(doc, &p);
+	int r = results_submit_prepared(w, &p, meta, stats, err);
+	results_prepared_free(&p);
+	return r;
+}
+
+int results_submit_prepared(struct results_writer *w, const struct results_prepared *prep,
+			    const struct submission_meta *meta, struct results_stats *stats,
+			    struct err *err)
 {
 	struct store *st = w->st;
 	char now[32];
@@ -180,30 +250,31 @@ int results_submit(struct results_writer *w, json_t *doc, const struct submissio
 		goto fail;
 	stats->submission_id = store_last_insert_id(st);
 
+	const struct results_value *v = prep->vals;
 	for (int t = 0; t < KCIDB_NTYPES; t++) {
 		const struct kcidb_type_info *ti = &kcidb_types[t];
 		struct store_stmt *s = w->upsert[t];
-		json_t *arr = json_object_get(doc, ti->plural);
-		size_t i;
-		json_t *obj;
-		json_array_foreach(arr, i, obj)
-		{
+		for (size_t i = 0; i < prep->counts[t]; i++, v += ti->nfields) {
 			store_reset(s);
 			for (size_t k = 0; k < ti->nfields; k++)
-				bind_field(s, (int)k + 1, &ti->fields[k],
-					   json_object_get(obj, ti->fields[k].name));
+				bind_value(s, (int)k + 1, prep, &v[k]);
 			store_bind_int(s, (int)ti->nfields + 1, stats->submission_id);
 			store_bind_text(s, (int)ti->nfields + 2, now, -1);
 			if (store_step(s, err) < 0) {
+				/* field 0 is the id of every type */
 				err_prefix(err, "%s[%zu] (id %.80s)", ti->plural, i,
-					   json_string_value(json_object_get(obj, "id")));
+					   v[0].kind == RV_TEXT ? prep->text.ptr + v[0].u.off : "?");
 				goto fail;
 			}
 			changed += (size_t)store_changes(st);
 			total++;
-			origin_note(&oc, &noc, json_string_value(json_object_get(obj, "origin")));
+			/* origin is a required text field of every type */
+			const struct kcidb_field *of = kcidb_field_find((enum kcidb_type)t, "origin");
+			const struct results_value *ov = &v[of - ti->fields];
+			if (ov->kind == RV_TEXT)
+				origin_note(&oc, &noc, prep->text.ptr + ov->u.off);
 		}
-		stats->counts[t] = json_array_size(arr);
+		stats->counts[t] = prep->counts[t];
 	}
 
 	for (int t = 0; t < KCIDB_NTYPES; t++) {

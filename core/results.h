@@ -43,6 +43,38 @@ int results_submit(struct results_writer *w, json_t *doc, const struct submissio
 		   struct results_stats *stats, struct err *err);
 
 /*
+ * A validated document flattened for results_submit_prepared(): every
+ * field of every object as a scalar, nested values (misc, environment,
+ * resource lists...) already serialised.  The expensive part (walking and
+ * dumping JSON) can run on a worker thread, and the jansson document can be
+ * freed before the rows are written, so only this compact form waits for
+ * the database.
+ */
+struct results_value {
+	unsigned char kind; /* RV_NULL, RV_TEXT, RV_INT, RV_REAL */
+	size_t len;         /* RV_TEXT: bytes at text.ptr + off */
+	union {
+		size_t off;
+		int64_t i;
+		double d;
+	} u;
+};
+enum { RV_NULL, RV_TEXT, RV_INT, RV_REAL };
+
+struct results_prepared {
+	size_t counts[KCIDB_NTYPES];
+	struct results_value *vals; /* per type in order: counts[t] x nfields values */
+	size_t nvals;
+	struct buf text;            /* all strings, each NUL-terminated */
+};
+
+void results_prepare(json_t *doc, struct results_prepared *p);
+void results_prepared_free(struct results_prepared *p);
+int results_submit_prepared(struct results_writer *w, const struct results_prepared *p,
+			    const struct submission_meta *meta, struct results_stats *stats,
+			    struct err *err);
+
+/*
  * Has a submission with this sha256 been stored?  Returns 1 and its id and
  * time, 0 when not, -1 on error.
  */

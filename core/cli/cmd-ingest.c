@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 extern const struct command cmd_ingest;
@@ -26,24 +27,60 @@ static void print_stats(const char *name, const struct ingest_result *r)
 	       s->counts[KCIDB_INCIDENT], s->created, s->updated, s->unchanged);
 }
 
+struct progress {
+	int quiet, show, status;
+	size_t done, total, tests;
+};
+
+static void item_done(struct ingest_item *it, int rc, const struct err *err, void *arg)
+{
+	struct progress *pr = arg;
+	if (rc < 0) {
+		int st = cli_fail(err);
+		/* keep the most serious status: runtime failure over rejection */
+		if (st > pr->status)
+			pr->status = st;
+	} else if (it->res.duplicate) {
+		if (!pr->quiet)
+			printf("%s: already stored as submission %lld; nothing changed\n", it->name,
+			       (long long)it->res.dup_id);
+	} else {
+		pr->tests += it->res.stats.counts[KCIDB_TEST];
+		if (!pr->quiet)
+			print_stats(it->name, &it->res);
+		log_debug("ingest.stored", "file=%s submission=%lld new=%zu", it->name,
+			  (long long)it->res.stats.submission_id, it->res.stats.created);
+	}
+	pr->done++;
+	if (pr->show)
+		fprintf(stderr, "\ringest: %zu/%zu files, %zu tests", pr->done, pr->total,
+			pr->tests);
+}
+
 static int run(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "jobs", required_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *format = "kcidb";
-	int quiet = 0, c;
+	int c;
+	unsigned jobs = 0;
+	struct progress pr = { 0 };
 	struct err err = ERR_INIT;
 
-	while ((c = getopt_long(argc, argv, "f:q", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:qj:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			format = optarg;
 			break;
 		case 'q':
-			quiet = 1;
+			pr.quiet = 1;
+			break;
+		case 'j':
+			jobs = (unsigned)strtoul(optarg, NULL, 10);
 			break;
 		default:
 			return cli_usage(&cmd_ingest, NULL);
@@ -58,67 +95,34 @@ static int run(struct cli *cli, int argc, char **argv)
 		return cli_fail(&err);
 	size_t max = (size_t)config_get_int(cli->cfg, "core", NULL, "max-submission",
 					    INGEST_DEFAULT_MAX);
-	struct results_writer *w;
-	if (results_writer_new(cli->store, &w, &err) < 0)
-		return cli_fail(&err);
-
-	int status = EXIT_OK, progress = cli_progress_enabled() && argc - optind > 1;
-	size_t nfiles = (size_t)(argc - optind), done = 0, tests = 0;
-	for (int i = optind; i < argc; i++) {
-		const char *path = argv[i];
+	size_t n = (size_t)(argc - optind);
+	struct ingest_item *items = xcalloc(n, sizeof(*items));
+	struct buf *sources = xcalloc(n, sizeof(*sources));
+	for (size_t i = 0; i < n; i++) {
+		const char *path = argv[optind + (int)i];
 		int is_stdin = !strcmp(path, "-");
-		const char *name = is_stdin ? "<stdin>" : path;
-		struct buf data = BUF_INIT, source = BUF_INIT;
-		struct ingest_result res;
-		ingest_result_init(&res);
-		if (buf_read_file(&data, path, max) < 0) {
-			if (errno == EFBIG)
-				err_set(&err, ERR_INVALID,
-					"%s: rejected: larger than the %zu-byte limit "
-					"(core.max-submission)",
-					name, max);
-			else
-				err_errno(&err, ERR_IO, "%s", name);
-			status = cli_fail(&err);
-			err_clear(&err);
-		} else {
-			if (is_stdin)
-				buf_adds(&source, "stdin");
-			else
-				buf_addf(&source, "file:%s", path);
-			if (ingest_kcidb(cli->store, w, data.ptr, data.len, name, source.ptr, &res,
-					 &err) < 0) {
-				int st = cli_fail(&err);
-				/* keep the most serious status: runtime failure over rejection */
-				if (st > status)
-					status = st;
-				err_clear(&err);
-			} else if (res.duplicate) {
-				if (!quiet)
-					printf("%s: already stored as submission %lld; nothing "
-					       "changed\n",
-					       name, (long long)res.dup_id);
-			} else {
-				tests += res.stats.counts[KCIDB_TEST];
-				if (!quiet)
-					print_stats(name, &res);
-				log_debug("ingest.stored", "file=%s submission=%lld new=%zu",
-					  name, (long long)res.stats.submission_id,
-					  res.stats.created);
-			}
-		}
-		done++;
-		if (progress)
-			fprintf(stderr, "\ringest: %zu/%zu files, %zu tests", done, nfiles, tests);
-		ingest_result_free(&res);
-		buf_free(&data);
-		buf_free(&source);
+		ingest_item_init(&items[i]);
+		items[i].path = path;
+		items[i].name = is_stdin ? "<stdin>" : path;
+		if (is_stdin)
+			buf_adds(&sources[i], "stdin");
+		else
+			buf_addf(&sources[i], "file:%s", path);
+		items[i].source = sources[i].ptr;
 	}
-	if (progress)
+	pr.total = n;
+	pr.show = cli_progress_enabled() && n > 1;
+	ingest_items(cli->store, items, n, max, jobs, item_done, &pr);
+	if (pr.show)
 		fputc('\n', stderr);
-	results_writer_free(w);
+	for (size_t i = 0; i < n; i++) {
+		ingest_item_free(&items[i]);
+		buf_free(&sources[i]);
+	}
+	free(items);
+	free(sources);
 	err_free(&err);
-	return status;
+	return pr.status;
 }
 
 const struct command cmd_ingest = {
@@ -133,7 +137,8 @@ const struct command cmd_ingest = {
 		"(the first value of a field wins; see schema/merge-rule.md).\n\n"
 		"Options:\n"
 		"  -f, --format kcidb   input format (default kcidb)\n"
-		"  -q, --quiet          print nothing for stored files\n\n"
+		"  -q, --quiet          print nothing for stored files\n"
+		"  -j, --jobs N         threads parsing ahead (default: number of CPUs)\n\n"
 		"Exit status: 0 all stored, 3 some file rejected, 5 runtime failure.\n",
 	.run = run,
 };
