@@ -330,6 +330,7 @@ int config_validate(const struct config *cfg, struct err *err)
 		}
 		if (check_value(k, e->value, err) < 0) {
 			err_prefix(err, "%s: '%.80s'", b.ptr, e->value);
+			err->code = ERR_CONFIG; /* a bad filter is a config error here */
 			goto fail;
 		}
 		if (!strcmp(e->section, "source") && !strcmp(e->key, "type") &&

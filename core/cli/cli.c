@@ -46,7 +46,14 @@ int cli_store(struct cli *cli, unsigned flags, struct err *err)
 	return store_open(&cli->store, cli->db_path, flags | STORE_NOCREATE, err);
 }
 
-int cli_fail(const struct err *err)
+int cli_fail(struct err *err)
+{
+	int st = cli_report(err);
+	err_free(err);
+	return st;
+}
+
+int cli_report(const struct err *err)
 {
 	struct buf out = BUF_INIT;
 	log_redact(&out, err_msg(err), strlen(err_msg(err)));

@@ -41,7 +41,9 @@ int cli_config(struct cli *cli, struct err *err);
 int cli_store(struct cli *cli, unsigned flags, struct err *err);
 
 /* Print the error (secrets redacted) as "cifeed: error: ..." and return its exit status. */
-int cli_fail(const struct err *err);
+int cli_report(const struct err *err);
+/* cli_report, then free the error (for `return cli_fail(&err);`). */
+int cli_fail(struct err *err);
 /* Print usage to stderr and return EXIT_USAGE. */
 int cli_usage(const struct command *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

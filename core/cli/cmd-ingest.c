@@ -36,7 +36,7 @@ static void item_done(struct ingest_item *it, int rc, const struct err *err, voi
 {
 	struct progress *pr = arg;
 	if (rc < 0) {
-		int st = cli_fail(err);
+		int st = cli_report(err);
 		/* keep the most serious status: runtime failure over rejection */
 		if (st > pr->status)
 			pr->status = st;

@@ -110,6 +110,10 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
+	if (cli_wants_help(argc - optind, argv + optind)) {
+		cli_help(cmd);
+		return EXIT_OK;
+	}
 	if (!datadir)
 		datadir = getenv("CIFEED_DIR");
 	if (!datadir || !*datadir)
@@ -121,10 +125,6 @@ int main(int argc, char **argv)
 	buf_addf(&b, "%s/cifeed.db", datadir);
 	cli.db_path = buf_detach(&b);
 
-	if (cli_wants_help(argc - optind, argv + optind)) {
-		cli_help(cmd);
-		return EXIT_OK;
-	}
 	/* getopt state is global; each command parses its own argv from scratch */
 	int cmd_argc = argc - optind;
 	char **cmd_argv = argv + optind;
