@@ -1,5 +1,7 @@
 /*
  * registry.c - the list of source types (see adapter.h).
+ *
+ * Adding a source type is adding its file and one line here.
  */
 #include "adapter.h"
 
@@ -7,7 +9,6 @@
 
 static const struct config_key no_keys[] = { { NULL, 0, NULL } };
 
-/* Until the polling adapters land, only the shape of the table exists. */
 const struct adapter *const adapters[] = { NULL };
 const size_t adapters_count = 0;
 
