@@ -1,0 +1,1244 @@
+/*
+ * feed_writer.c - public-inbox v2 writer on libgit2 (see feed_writer.h).
+ *
+ * Shape: one struct epoch per open git/N.git with a mempack backend on its
+ * odb.  add() builds blob, tree and commit in memory and chains the commit on
+ * the in-memory tip; flush() dumps the mempack as a pack through the indexer,
+ * refreshes the odb, then moves the branch with a compare-and-swap and only
+ * after that commits the Message-ID cache transaction.  The cache
+ * (SQLite, private to the writer) maps Message-ID -> content hash and blob
+ * so duplicates are found without reading the epochs; it is an index, not a
+ * source of truth, and catches up from git on open.
+ */
+#include "feed_writer.h"
+#include "feed_reader.h"
+#include "fsutil.h"
+#include "log.h"
+#include "mime.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <git2.h>
+#include <git2/sys/commit.h>
+#include <git2/sys/mempack.h>
+#include <git2/sys/odb_backend.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BATCH_DEFAULT 10000
+
+/* public-inbox Import.pm @UNWANTED_HEADERS + MDA.pm @BAD_HEADERS */
+static const char *const unwanted[] = {
+	"Bytes",	"Lines",		   "Content-Length",		"Status",
+	"X-Status",	"Delivered-To",		   "X-Original-To",		"Approved",
+	"Approve",	"X-Approved",		   "X-Approve",			"Urgent",
+	"Return-Receipt-To", "Disposition-Notification-To", "X-Confirm-Reading-To", "X-PMRQC",
+};
+
+struct epoch {
+	int n;
+	git_repository *repo;
+	git_odb *odb;
+	git_odb_backend *mempack;
+	char *branch;     /* "refs/heads/master" (HEAD's target) */
+	git_oid tip;      /* in-memory tip (queued commits included) */
+	git_oid base;     /* tip on disk when the batch started */
+	int has_tip, has_base;
+	size_t queued;    /* commits since the last flush */
+	uint64_t packed;  /* bytes of objects/pack/\*.pack at open / last flush */
+	uint64_t raw;     /* raw bytes added since open */
+};
+
+struct feed_writer {
+	char *dir;
+	struct feed_writer_opts o;
+	char *name, *address;
+	int lock_fd;
+	struct epoch cur;
+	git_treebuilder *tb;
+	sqlite3 *db;
+	sqlite3_stmt *q_get, *q_put, *q_del, *q_byblob, *q_tip;
+	int in_tx;
+	struct feed_writer_stats st;
+	int wrote; /* something was flushed: wake watchers on close */
+};
+
+static int git_fail(struct err *err, const char *what)
+{
+	const git_error *e = git_error_last();
+	return err_set(err, ERR_IO, "%s: %s", what, e && e->message ? e->message : "libgit2 error");
+}
+
+/* ------------------------------------------------------------ cache */
+
+static int db_fail(struct feed_writer *w, struct err *err, const char *what)
+{
+	return err_set(err, ERR_IO, "%s/cifeed-mids.sqlite3: %s: %s", w->dir, what,
+		       sqlite3_errmsg(w->db));
+}
+
+static int db_exec(struct feed_writer *w, const char *sql, struct err *err)
+{
+	if (sqlite3_exec(w->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(w, err, sql);
+	return 0;
+}
+
+static int db_open(struct feed_writer *w, struct err *err)
+{
+	struct buf p = BUF_INIT;
+	buf_addf(&p, "%s/cifeed-mids.sqlite3", w->dir);
+	int r = sqlite3_open_v2(p.ptr, &w->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	buf_free(&p);
+	if (r != SQLITE_OK)
+		return db_fail(w, err, "open");
+	sqlite3_busy_timeout(w->db, 10000);
+	if (db_exec(w,
+		    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+		    "CREATE TABLE IF NOT EXISTS mids (mid TEXT PRIMARY KEY, hash BLOB NOT NULL,"
+		    " blob TEXT NOT NULL, epoch INTEGER NOT NULL);"
+		    "CREATE INDEX IF NOT EXISTS mids_blob ON mids (blob);"
+		    "CREATE TABLE IF NOT EXISTS tips (epoch INTEGER PRIMARY KEY, tip TEXT NOT NULL);",
+		    err) < 0)
+		return -1;
+	if (sqlite3_prepare_v2(w->db, "SELECT hash, blob FROM mids WHERE mid = ?", -1, &w->q_get,
+			       NULL) ||
+	    sqlite3_prepare_v2(w->db,
+			       "INSERT OR REPLACE INTO mids (mid, hash, blob, epoch) VALUES (?,?,?,?)",
+			       -1, &w->q_put, NULL) ||
+	    sqlite3_prepare_v2(w->db, "DELETE FROM mids WHERE mid = ?", -1, &w->q_del, NULL) ||
+	    sqlite3_prepare_v2(w->db, "SELECT mid FROM mids WHERE blob = ? LIMIT 1", -1,
+			       &w->q_byblob, NULL) ||
+	    sqlite3_prepare_v2(w->db, "INSERT OR REPLACE INTO tips (epoch, tip) VALUES (?, ?)", -1,
+			       &w->q_tip, NULL))
+		return db_fail(w, err, "prepare");
+	return 0;
+}
+
+static int tx_begin(struct feed_writer *w, struct err *err)
+{
+	if (w->in_tx)
+		return 0;
+	if (db_exec(w, "BEGIN IMMEDIATE", err) < 0)
+		return -1;
+	w->in_tx = 1;
+	return 0;
+}
+
+static int tx_commit(struct feed_writer *w, struct err *err)
+{
+	if (!w->in_tx)
+		return 0;
+	w->in_tx = 0;
+	return db_exec(w, "COMMIT", err);
+}
+
+/* 1 known (hash/blob filled when given), 0 unknown */
+static int cache_get(struct feed_writer *w, const char *mid, unsigned char hash[32],
+		     git_oid *blob)
+{
+	sqlite3_reset(w->q_get);
+	sqlite3_bind_text(w->q_get, 1, mid, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(w->q_get) != SQLITE_ROW)
+		return 0;
+	if (hash) {
+		const void *h = sqlite3_column_blob(w->q_get, 0);
+		if (h && sqlite3_column_bytes(w->q_get, 0) == 32)
+			memcpy(hash, h, 32);
+		else
+			memset(hash, 0, 32);
+	}
+	if (blob)
+		git_oid_fromstr(blob, (const char *)sqlite3_column_text(w->q_get, 1));
+	sqlite3_reset(w->q_get);
+	return 1;
+}
+
+static int cache_put(struct feed_writer *w, const char *mid, const unsigned char hash[32],
+		     const git_oid *blob, int epoch, struct err *err)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid_tostr(hex, sizeof(hex), blob);
+	sqlite3_reset(w->q_put);
+	sqlite3_bind_text(w->q_put, 1, mid, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(w->q_put, 2, hash, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_text(w->q_put, 3, hex, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(w->q_put, 4, epoch);
+	if (sqlite3_step(w->q_put) != SQLITE_DONE)
+		return db_fail(w, err, "insert");
+	return 0;
+}
+
+static int cache_del(struct feed_writer *w, const char *mid, struct err *err)
+{
+	sqlite3_reset(w->q_del);
+	sqlite3_bind_text(w->q_del, 1, mid, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(w->q_del) != SQLITE_DONE)
+		return db_fail(w, err, "delete");
+	return 0;
+}
+
+static int cache_tip(struct feed_writer *w, int epoch, const git_oid *tip, struct err *err)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid_tostr(hex, sizeof(hex), tip);
+	sqlite3_reset(w->q_tip);
+	sqlite3_bind_int(w->q_tip, 1, epoch);
+	sqlite3_bind_text(w->q_tip, 2, hex, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(w->q_tip) != SQLITE_DONE)
+		return db_fail(w, err, "tip");
+	return 0;
+}
+
+/* ------------------------------------------------------------ content hash */
+
+static void dig_add(crypto_hash_sha256_state *st, const void *p, size_t n)
+{
+	crypto_hash_sha256_update(st, p, n);
+}
+
+static void dig_str(crypto_hash_sha256_state *st, const char *s)
+{
+	dig_add(st, s, strlen(s));
+}
+
+/* ContentHash::digest_addr */
+static void dig_addr(crypto_hash_sha256_state *st, const char *h, const char *v, size_t len)
+{
+	struct buf b = BUF_INIT;
+	int squeeze = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = v[i];
+		if (c == '"')
+			continue;
+		if (c == '\r' || c == '\n' || c == '\t' || c == ' ') {
+			if (!squeeze)
+				buf_addch(&b, ' ');
+			squeeze = 1;
+			continue;
+		}
+		squeeze = 0;
+		buf_addch(&b, c);
+	}
+	/* s/@([a-z0-9\_\.\-\(\)]*([A-Z])\S*)/'@'.lc($1)/ge */
+	for (size_t i = 0; i < b.len; i++) {
+		if (b.ptr[i] != '@')
+			continue;
+		size_t k = i + 1;
+		while (k < b.len && (islower((unsigned char)b.ptr[k]) ||
+				     isdigit((unsigned char)b.ptr[k]) || strchr("_.-()", b.ptr[k])))
+			k++;
+		if (k < b.len && isupper((unsigned char)b.ptr[k])) {
+			while (k < b.len && !isspace((unsigned char)b.ptr[k])) {
+				b.ptr[k] = (char)tolower((unsigned char)b.ptr[k]);
+				k++;
+			}
+			i = k - 1;
+		}
+	}
+	dig_str(st, h);
+	dig_add(st, "", 1);
+	dig_add(st, buf_cstr(&b), b.len);
+	dig_add(st, "", 1);
+	buf_free(&b);
+}
+
+static void strip_trailing_ws(struct buf *b)
+{
+	while (b->len && isspace((unsigned char)b->ptr[b->len - 1]))
+		b->len--;
+	if (b->ptr)
+		b->ptr[b->len] = '\0';
+}
+
+static void crlf_to_lf(struct buf *b)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < b->len; i++) {
+		if (b->ptr[i] == '\r' && i + 1 < b->len && b->ptr[i + 1] == '\n')
+			continue;
+		b->ptr[o++] = b->ptr[i];
+	}
+	buf_truncate(b, o);
+}
+
+static void content_digest(const struct mime_msg *m, crypto_hash_sha256_state *st)
+{
+	struct mime_ids refs = { 0 };
+	struct buf v = BUF_INIT;
+	crypto_hash_sha256_init(st);
+	mime_msg_refs(m, &refs);
+	for (size_t i = 0; i < refs.n; i++) {
+		dig_add(st, "ref", 4);
+		dig_str(st, refs.v[i]);
+		dig_add(st, "", 1);
+	}
+	mime_ids_free(&refs);
+	static const char *const senders[] = { "From", "Sender" };
+	for (int h = 0; h < 2; h++) {
+		size_t n = mime_count(m, senders[h]);
+		for (size_t k = 0; k < n; k++) {
+			buf_reset(&v);
+			mime_get(m, senders[h], k, &v);
+			struct buf d = BUF_INIT;
+			mime_decode_words(buf_cstr(&v), v.len, &d);
+			dig_addr(st, senders[h], buf_cstr(&d), d.len);
+			buf_free(&d);
+		}
+		if (n)
+			break;
+	}
+	static const char *const sd[] = { "Subject", "Date" };
+	for (int h = 0; h < 2; h++)
+		for (size_t k = 0; buf_reset(&v), mime_get(m, sd[h], k, &v); k++) {
+			struct buf d = BUF_INIT;
+			if (h == 0 && strstr(buf_cstr(&v), "=?"))
+				mime_decode_words(v.ptr, v.len, &d);
+			else
+				buf_add(&d, buf_cstr(&v), v.len);
+			dig_str(st, sd[h]);
+			dig_add(st, "", 1);
+			dig_add(st, buf_cstr(&d), d.len);
+			dig_add(st, "", 1);
+			buf_free(&d);
+		}
+	static const char *const tc[] = { "To", "Cc" };
+	for (int h = 0; h < 2; h++)
+		for (size_t k = 0; buf_reset(&v), mime_get(m, tc[h], k, &v); k++) {
+			struct buf d = BUF_INIT;
+			mime_decode_words(buf_cstr(&v), v.len, &d);
+			dig_addr(st, tc[h], buf_cstr(&d), d.len);
+			buf_free(&d);
+		}
+	buf_free(&v);
+
+	struct mime_part *parts;
+	size_t np = mime_parts(m, &parts);
+	for (size_t i = 0; i < np; i++) {
+		struct mime_part *p = &parts[i];
+		struct buf hdr = BUF_INIT;
+		buf_addf(&hdr, "%c%d:%s%c", 0, p->depth, p->idx, 0);
+		dig_add(st, hdr.ptr, hdr.len);
+		buf_free(&hdr);
+		if (p->filename) {
+			dig_add(st, "fn", 3);
+			dig_str(st, p->filename);
+			dig_add(st, "", 1);
+		}
+		if (p->description) {
+			dig_add(st, "d", 2);
+			dig_str(st, p->description);
+			dig_add(st, "", 1);
+		}
+		dig_add(st, "b", 2);
+		int html = strstr(p->ctype, "text/html") || strstr(p->ctype, "text/xhtml");
+		int text = !html && (p->charset || !strncmp(p->ctype, "text/", 5));
+		if (text) {
+			struct buf s = BUF_INIT;
+			if (p->charset && strcmp(p->charset, "utf-8") && strcmp(p->charset, "us-ascii")) {
+				/* other charsets: let the RFC 2047 decoder's iconv path convert */
+				struct buf enc = BUF_INIT;
+				char *b64 = xmalloc(sodium_base64_ENCODED_LEN(p->body.len,
+									      sodium_base64_VARIANT_ORIGINAL));
+				sodium_bin2base64(b64,
+						  sodium_base64_ENCODED_LEN(p->body.len,
+									    sodium_base64_VARIANT_ORIGINAL),
+						  (const unsigned char *)p->body.ptr, p->body.len,
+						  sodium_base64_VARIANT_ORIGINAL);
+				buf_addf(&enc, "=?%s?B?%s?=", p->charset, b64);
+				free(b64);
+				mime_decode_words(enc.ptr, enc.len, &s);
+				buf_free(&enc);
+			} else {
+				buf_add(&s, p->body.ptr, p->body.len);
+			}
+			crlf_to_lf(&s);
+			strip_trailing_ws(&s);
+			dig_add(st, buf_cstr(&s), s.len);
+			buf_free(&s);
+		} else {
+			dig_add(st, p->body.ptr, p->body.len);
+		}
+	}
+	mime_parts_free(parts, np);
+}
+
+void feed_content_hash(const char *msg, size_t len, unsigned char out[32])
+{
+	struct mime_msg m;
+	crypto_hash_sha256_state st;
+	mime_parse(&m, msg, len);
+	content_digest(&m, &st);
+	crypto_hash_sha256_final(&st, out);
+	mime_msg_free(&m);
+}
+
+/* ------------------------------------------------------------ commit metadata */
+
+/* MsgTime: Date first (author) / Received first (committer) */
+static int received_time(const struct mime_msg *m, int64_t *t, int *tz)
+{
+	struct buf v = BUF_INIT;
+	for (size_t k = 0; buf_reset(&v), mime_get(m, "Received", k, &v); k++) {
+		const char *semi = strrchr(buf_cstr(&v), ';');
+		if (mime_date_parse(semi ? semi + 1 : buf_cstr(&v), t, tz) == 0) {
+			buf_free(&v);
+			return 0;
+		}
+	}
+	buf_free(&v);
+	return -1;
+}
+
+static int date_time(const struct mime_msg *m, int64_t *t, int *tz)
+{
+	struct buf v = BUF_INIT;
+	for (size_t k = 0; buf_reset(&v), mime_get(m, "Date", k, &v); k++)
+		if (mime_date_parse(buf_cstr(&v), t, tz) == 0) {
+			buf_free(&v);
+			return 0;
+		}
+	buf_free(&v);
+	return -1;
+}
+
+static void msg_datestamp(const struct mime_msg *m, int64_t *t, int *tz)
+{
+	if (date_time(m, t, tz) == 0 || received_time(m, t, tz) == 0)
+		return;
+	*t = (int64_t)time(NULL);
+	*tz = 0;
+}
+
+static void msg_timestamp(const struct mime_msg *m, int64_t *t, int *tz)
+{
+	if (received_time(m, t, tz) == 0 || date_time(m, t, tz) == 0)
+		return;
+	*t = (int64_t)time(NULL);
+	*tz = 0;
+}
+
+/* For git: no <>, no control characters, never empty (libgit2 refuses that). */
+static char *sig_clean(const char *s, size_t len, const char *fallback)
+{
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (c == '<' || c == '>' || c == '\r')
+			continue;
+		buf_addch(&b, (unsigned char)c < 32 ? ' ' : c);
+	}
+	struct buf t = BUF_INIT;
+	size_t a = 0, e = b.len;
+	while (a < e && b.ptr[a] == ' ')
+		a++;
+	while (e > a && b.ptr[e - 1] == ' ')
+		e--;
+	buf_add(&t, b.ptr ? b.ptr + a : "", e - a);
+	buf_free(&b);
+	if (!t.len)
+		buf_adds(&t, fallback);
+	return buf_detach(&t);
+}
+
+/* extract_cmt_info: author name/email from From (Sender as fallback) */
+static void author_of(const struct mime_msg *m, char **name, char **email)
+{
+	struct buf v = BUF_INIT, n = BUF_INIT, a = BUF_INIT;
+	static const char *const hs[] = { "From", "Sender" };
+	for (int h = 0; h < 2 && (!n.len || !a.len); h++) {
+		buf_reset(&v);
+		if (!mime_get(m, hs[h], 0, &v))
+			continue;
+		struct buf n2 = BUF_INIT, a2 = BUF_INIT;
+		mime_addr_parse(v.ptr, v.len, &n2, &a2);
+		if (!a.len && a2.len)
+			buf_add(&a, a2.ptr, a2.len);
+		if (!n.len) {
+			if (n2.len && !(a2.len && !strcmp(n2.ptr, a2.ptr)))
+				buf_add(&n, n2.ptr, n2.len);
+			else if (a2.len) { /* Email::Address::XS name(): the local part */
+				const char *at = strchr(a2.ptr, '@');
+				buf_add(&n, a2.ptr, at ? (size_t)(at - a2.ptr) : a2.len);
+			}
+		}
+		buf_free(&n2);
+		buf_free(&a2);
+	}
+	*name = sig_clean(buf_cstr(&n), n.len, "unknown");
+	*email = sig_clean(buf_cstr(&a), a.len, "unknown");
+	buf_free(&v);
+	buf_free(&n);
+	buf_free(&a);
+}
+
+/* ------------------------------------------------------------ epochs */
+
+static uint64_t packed_bytes(const char *gitdir)
+{
+	struct buf p = BUF_INIT;
+	buf_addf(&p, "%s/objects/pack", gitdir);
+	uint64_t total = 0;
+	DIR *d = opendir(p.ptr);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (l < 5 || strcmp(de->d_name + l - 5, ".pack"))
+			continue;
+		struct buf f = BUF_INIT;
+		struct stat sb;
+		buf_addf(&f, "%s/%s", p.ptr, de->d_name);
+		if (stat(f.ptr, &sb) == 0)
+			total += (uint64_t)sb.st_size;
+		buf_free(&f);
+	}
+	if (d)
+		closedir(d);
+	buf_free(&p);
+	return total;
+}
+
+static void epoch_close(struct epoch *e)
+{
+	if (e->mempack && e->odb) {
+		git_mempack_reset(e->mempack);
+	}
+	git_odb_free(e->odb);
+	git_repository_free(e->repo);
+	free(e->branch);
+	memset(e, 0, sizeof(*e));
+	e->n = -1;
+}
+
+static int write_alternates(struct feed_writer *w, int newest, struct err *err)
+{
+	struct buf p = BUF_INIT, want = BUF_INIT, have = BUF_INIT;
+	buf_addf(&p, "%s/all.git", w->dir);
+	struct stat sb;
+	if (stat(p.ptr, &sb) < 0) {
+		git_repository *r;
+		git_repository_init_options io;
+		git_repository_init_options_init(&io, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+		io.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
+		io.initial_head = "master";
+		if (git_repository_init_ext(&r, p.ptr, &io) < 0) {
+			buf_free(&p);
+			return git_fail(err, "init all.git");
+		}
+		git_repository_free(r);
+	}
+	for (int n = newest; n >= 0; n--)
+		buf_addf(&want, "../../git/%d.git/objects\n", n);
+	buf_addf(&p, "/objects/info");
+	int rc = fs_mkdir_p(p.ptr, 0755, err);
+	buf_adds(&p, "/alternates");
+	if (rc == 0 && (buf_read_file(&have, p.ptr, 1 << 20) < 0 || have.len != want.len ||
+			memcmp(have.ptr, want.ptr, want.len)))
+		rc = fs_write_atomic(p.ptr, want.ptr, want.len, err);
+	buf_free(&p);
+	buf_free(&want);
+	buf_free(&have);
+	return rc;
+}
+
+static int epoch_open(struct feed_writer *w, int n, int create, struct err *err)
+{
+	struct epoch *e = &w->cur;
+	struct buf p = BUF_INIT;
+	buf_addf(&p, "%s/git/%d.git", w->dir, n);
+	e->n = n;
+	struct stat sb;
+	int exists = stat(p.ptr, &sb) == 0;
+	if (!exists && !create) {
+		buf_free(&p);
+		return err_set(err, ERR_NOTFOUND, "%s/git/%d.git: no such epoch", w->dir, n);
+	}
+	if (exists) {
+		/* never re-init an existing epoch (public-inbox-v2.md pitfall 3) */
+		if (git_repository_open_bare(&e->repo, p.ptr) < 0) {
+			git_fail(err, p.ptr);
+			goto fail;
+		}
+	} else {
+		git_repository_init_options io;
+		git_repository_init_options_init(&io, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+		io.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
+		io.initial_head = "master";
+		if (git_repository_init_ext(&e->repo, p.ptr, &io) < 0) {
+			git_fail(err, p.ptr);
+			goto fail;
+		}
+		log_info("feed.epoch_new", "inbox=%s epoch=%d", w->dir, n);
+	}
+	git_reference *head = NULL;
+	if (git_reference_lookup(&head, e->repo, "HEAD") == 0 &&
+	    git_reference_type(head) == GIT_REFERENCE_SYMBOLIC)
+		e->branch = xstrdup(git_reference_symbolic_target(head));
+	else
+		e->branch = xstrdup("refs/heads/master");
+	git_reference_free(head);
+	if (git_reference_name_to_id(&e->base, e->repo, e->branch) == 0) {
+		e->has_base = e->has_tip = 1;
+		git_oid_cpy(&e->tip, &e->base);
+	}
+	if (git_repository_odb(&e->odb, e->repo) < 0 || git_mempack_new(&e->mempack) < 0 ||
+	    git_odb_add_backend(e->odb, e->mempack, 999) < 0) {
+		git_fail(err, "mempack");
+		goto fail;
+	}
+	e->packed = packed_bytes(p.ptr);
+	buf_free(&p);
+	if (!exists && write_alternates(w, n, err) < 0)
+		return -1;
+	return 0;
+fail:
+	buf_free(&p);
+	return -1;
+}
+
+/* ------------------------------------------------------------ cache sync */
+
+/* The Message-ID a message is indexed under, given what is already known. */
+static int pick_indexed_mid(struct feed_writer *w, const struct mime_ids *ids, const char **mid)
+{
+	if (!ids->n)
+		return 0;
+	if (!cache_get(w, ids->v[0], NULL, NULL)) {
+		*mid = ids->v[0];
+		return 1;
+	}
+	for (size_t i = ids->n - 1; i >= 1; i--)
+		if (!cache_get(w, ids->v[i], NULL, NULL)) {
+			*mid = ids->v[i];
+			return 1;
+		}
+	return 0;
+}
+
+static int sync_commit(struct feed_writer *w, git_repository *repo, int epoch, const git_oid *id,
+		       struct err *err)
+{
+	git_commit *c = NULL;
+	git_tree *t = NULL;
+	git_blob *b = NULL;
+	int rc = 0;
+	if (git_commit_lookup(&c, repo, id) < 0 || git_commit_tree(&t, c) < 0) {
+		rc = git_fail(err, "read commit");
+		goto out;
+	}
+	const git_tree_entry *te = git_tree_entry_byname(t, "m");
+	int del = 0;
+	if (!te) {
+		te = git_tree_entry_byname(t, "d");
+		del = 1;
+	}
+	if (!te || git_tree_entry_type(te) != GIT_OBJECT_BLOB)
+		goto out;
+	const git_oid *bid = git_tree_entry_id(te);
+	if (del) {
+		char hex[GIT_OID_HEXSZ + 1];
+		git_oid_tostr(hex, sizeof(hex), bid);
+		sqlite3_reset(w->q_byblob);
+		sqlite3_bind_text(w->q_byblob, 1, hex, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(w->q_byblob) == SQLITE_ROW) {
+			char *mid = xstrdup((const char *)sqlite3_column_text(w->q_byblob, 0));
+			sqlite3_reset(w->q_byblob);
+			rc = cache_del(w, mid, err);
+			free(mid);
+		}
+		sqlite3_reset(w->q_byblob);
+		goto out;
+	}
+	if (git_blob_lookup(&b, repo, bid) < 0) {
+		rc = git_fail(err, "read blob");
+		goto out;
+	}
+	struct mime_msg m;
+	mime_parse(&m, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
+	struct mime_ids ids = { 0 };
+	mime_msg_ids(&m, &ids);
+	const char *mid;
+	if (pick_indexed_mid(w, &ids, &mid)) {
+		crypto_hash_sha256_state st;
+		unsigned char h[32];
+		content_digest(&m, &st);
+		crypto_hash_sha256_final(&st, h);
+		rc = cache_put(w, mid, h, bid, epoch, err);
+	}
+	mime_ids_free(&ids);
+	mime_msg_free(&m);
+out:
+	git_blob_free(b);
+	git_tree_free(t);
+	git_commit_free(c);
+	return rc;
+}
+
+/* Index whatever the epochs hold beyond the cached tips. */
+static int cache_sync(struct feed_writer *w, int newest, struct err *err)
+{
+	for (int n = 0; n <= newest; n++) {
+		struct buf p = BUF_INIT;
+		buf_addf(&p, "%s/git/%d.git", w->dir, n);
+		git_repository *repo = NULL;
+		git_oid tip, cached;
+		int have_cached = 0, rc = 0;
+		if (git_repository_open_bare(&repo, p.ptr) < 0) {
+			buf_free(&p);
+			continue; /* a missing or broken epoch is tolerated, as by public-inbox */
+		}
+		buf_free(&p);
+		if (git_reference_name_to_id(&tip, repo, "HEAD") < 0) {
+			git_repository_free(repo);
+			continue; /* empty epoch */
+		}
+		sqlite3_stmt *q;
+		sqlite3_prepare_v2(w->db, "SELECT tip FROM tips WHERE epoch = ?", -1, &q, NULL);
+		sqlite3_bind_int(q, 1, n);
+		if (sqlite3_step(q) == SQLITE_ROW &&
+		    git_oid_fromstr(&cached, (const char *)sqlite3_column_text(q, 0)) == 0)
+			have_cached = 1;
+		sqlite3_finalize(q);
+		if (have_cached && git_oid_equal(&tip, &cached)) {
+			git_repository_free(repo);
+			continue;
+		}
+		if (tx_begin(w, err) < 0) {
+			git_repository_free(repo);
+			return -1;
+		}
+		git_revwalk *rw;
+		git_revwalk_new(&rw, repo);
+		git_revwalk_sorting(rw, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE);
+		git_revwalk_push(rw, &tip);
+		if (have_cached) {
+			if (git_graph_descendant_of(repo, &tip, &cached) == 1) {
+				git_revwalk_hide(rw, &cached);
+			} else {
+				/* history rewritten under us: re-index the epoch from scratch */
+				log_warn("feed.epoch_rewritten", "inbox=%s epoch=%d", w->dir, n);
+				sqlite3_stmt *d;
+				sqlite3_prepare_v2(w->db, "DELETE FROM mids WHERE epoch = ?", -1, &d, NULL);
+				sqlite3_bind_int(d, 1, n);
+				sqlite3_step(d);
+				sqlite3_finalize(d);
+			}
+		}
+		git_oid id;
+		size_t count = 0;
+		while (rc == 0 && git_revwalk_next(&id, rw) == 0) {
+			rc = sync_commit(w, repo, n, &id, err);
+			count++;
+		}
+		git_revwalk_free(rw);
+		if (rc == 0)
+			rc = cache_tip(w, n, &tip, err);
+		git_repository_free(repo);
+		if (rc < 0)
+			return -1;
+		if (count)
+			log_info("feed.cache_sync", "inbox=%s epoch=%d commits=%zu", w->dir, n, count);
+	}
+	return tx_commit(w, err);
+}
+
+/* ------------------------------------------------------------ open / close */
+
+int feed_writer_open(struct feed_writer **out, const char *inbox_dir,
+		     const struct feed_writer_opts *opts, struct err *err)
+{
+	if (!opts || !opts->name || !opts->address)
+		return err_set(err, ERR_USAGE, "feed_writer_open: name and address are required");
+	git_libgit2_init();
+	/* a flushed batch must be on disk before the caller's position advances */
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+	struct feed_writer *w = xcalloc(1, sizeof(*w));
+	w->dir = xstrdup(inbox_dir);
+	w->o = *opts;
+	w->name = sig_clean(opts->name, strlen(opts->name), "cifeed");
+	w->address = sig_clean(opts->address, strlen(opts->address), "cifeed@localhost");
+	w->o.name = w->name;
+	w->o.address = w->address;
+	w->o.description = NULL;
+	if (!w->o.epoch_size)
+		w->o.epoch_size = FEED_EPOCH_SIZE_DEFAULT;
+	if (!w->o.batch_max)
+		w->o.batch_max = BATCH_DEFAULT;
+	w->lock_fd = -1;
+	w->cur.n = -1;
+
+	struct buf p = BUF_INIT;
+	buf_addf(&p, "%s/git", inbox_dir);
+	if (fs_mkdir_p(p.ptr, 0755, err) < 0)
+		goto fail;
+	buf_reset(&p);
+	buf_addf(&p, "%s/inbox.lock", inbox_dir);
+	w->lock_fd = open(p.ptr, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (w->lock_fd < 0) {
+		err_errno(err, ERR_IO, "%s", p.ptr);
+		goto fail;
+	}
+	while (flock(w->lock_fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			err_errno(err, ERR_IO, "flock %s", p.ptr);
+			goto fail;
+		}
+	}
+	if (opts->description) {
+		struct buf d = BUF_INIT, have = BUF_INIT;
+		buf_reset(&p);
+		buf_addf(&p, "%s/description", inbox_dir);
+		buf_addf(&d, "%s\n", opts->description);
+		if ((buf_read_file(&have, p.ptr, 65536) < 0 || have.len != d.len ||
+		     memcmp(have.ptr, d.ptr, d.len)) &&
+		    fs_write_atomic(p.ptr, d.ptr, d.len, err) < 0) {
+			buf_free(&d);
+			buf_free(&have);
+			goto fail;
+		}
+		buf_free(&d);
+		buf_free(&have);
+	}
+	if (db_open(w, err) < 0)
+		goto fail;
+	int newest = feed_epoch_newest(inbox_dir);
+	if (newest >= 0 && cache_sync(w, newest, err) < 0)
+		goto fail;
+	int n = newest < 0 ? 0 : newest;
+	if (newest >= 0) {
+		struct buf g = BUF_INIT;
+		buf_addf(&g, "%s/git/%d.git", inbox_dir, newest);
+		/* reuse the newest epoch unless it is full */
+		if (packed_bytes(g.ptr) >= (uint64_t)w->o.epoch_size)
+			n = newest + 1;
+		buf_free(&g);
+	}
+	if (epoch_open(w, n, 1, err) < 0)
+		goto fail;
+	if (write_alternates(w, n, err) < 0)
+		goto fail;
+	if (git_treebuilder_new(&w->tb, w->cur.repo, NULL) < 0) {
+		git_fail(err, "treebuilder");
+		goto fail;
+	}
+	w->st.epoch = n;
+	buf_free(&p);
+	*out = w;
+	return 0;
+fail:
+	err_prefix(err, "feed %s", inbox_dir);
+	buf_free(&p);
+	feed_writer_close(w);
+	return -1;
+}
+
+void feed_writer_close(struct feed_writer *w)
+{
+	if (!w)
+		return;
+	git_treebuilder_free(w->tb);
+	if (w->cur.n >= 0)
+		epoch_close(&w->cur);
+	if (w->db) {
+		if (w->in_tx)
+			sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_finalize(w->q_get);
+		sqlite3_finalize(w->q_put);
+		sqlite3_finalize(w->q_del);
+		sqlite3_finalize(w->q_byblob);
+		sqlite3_finalize(w->q_tip);
+		sqlite3_close(w->db);
+	}
+	if (w->lock_fd >= 0) {
+		/* like public-inbox: a byte written on unlock wakes inotify watchers */
+		if (w->wrote && pwrite(w->lock_fd, ".", 1, 0) < 0)
+			log_warn("feed.lock_touch", "inbox=%s error=%s", w->dir, strerror(errno));
+		flock(w->lock_fd, LOCK_UN);
+		close(w->lock_fd);
+	}
+	free(w->name);
+	free(w->address);
+	free(w->dir);
+	free(w);
+	git_libgit2_shutdown();
+}
+
+void feed_writer_stats(const struct feed_writer *w, struct feed_writer_stats *st)
+{
+	*st = w->st;
+}
+
+/* ------------------------------------------------------------ writing */
+
+static int epoch_flush(struct feed_writer *w, struct err *err)
+{
+	struct epoch *e = &w->cur;
+	if (!e->queued)
+		return tx_commit(w, err);
+	git_buf pack = { 0 };
+	git_indexer *idx = NULL;
+	git_indexer_progress prog;
+	git_indexer_options io;
+	git_indexer_options_init(&io, GIT_INDEXER_OPTIONS_VERSION);
+	struct buf packdir = BUF_INIT;
+	const char *gitdir = git_repository_path(e->repo);
+	buf_addf(&packdir, "%sobjects/pack", gitdir);
+	if (fs_mkdir_p(packdir.ptr, 0755, err) < 0)
+		goto fail;
+	if (git_mempack_dump(&pack, e->repo, e->mempack) < 0) {
+		git_fail(err, "pack dump");
+		goto fail;
+	}
+	if (git_indexer_new(&idx, packdir.ptr, 0, e->odb, &io) < 0 ||
+	    git_indexer_append(idx, pack.ptr, pack.size, &prog) < 0 ||
+	    git_indexer_commit(idx, &prog) < 0) {
+		git_fail(err, "write pack");
+		goto fail;
+	}
+	git_indexer_free(idx);
+	idx = NULL;
+	git_buf_dispose(&pack);
+	/* the pack is on disk: make the odb see it before forgetting the memory copy */
+	if (git_odb_refresh(e->odb) < 0) {
+		git_fail(err, "odb refresh");
+		goto fail;
+	}
+	git_mempack_reset(e->mempack);
+	git_reference *ref = NULL;
+	int r;
+	if (e->has_base)
+		r = git_reference_create_matching(&ref, e->repo, e->branch, &e->tip, 1, &e->base,
+						  "cifeed: append");
+	else
+		r = git_reference_create(&ref, e->repo, e->branch, &e->tip, 0, "cifeed: create");
+	git_reference_free(ref);
+	if (r < 0) {
+		git_fail(err, "update branch (another writer?)");
+		goto fail;
+	}
+	git_oid_cpy(&e->base, &e->tip);
+	e->has_base = 1;
+	e->queued = 0;
+	e->packed = packed_bytes(gitdir);
+	w->st.flushes++;
+	w->st.packs++;
+	w->wrote = 1;
+	buf_free(&packdir);
+	if (cache_tip(w, e->n, &e->tip, err) < 0)
+		return -1;
+	return tx_commit(w, err);
+fail:
+	git_indexer_free(idx);
+	git_buf_dispose(&pack);
+	buf_free(&packdir);
+	return -1;
+}
+
+int feed_writer_flush(struct feed_writer *w, struct err *err)
+{
+	if (epoch_flush(w, err) < 0)
+		return err_prefix(err, "feed %s: epoch %d", w->dir, w->cur.n);
+	return 0;
+}
+
+static int rollover(struct feed_writer *w, struct err *err)
+{
+	if (feed_writer_flush(w, err) < 0)
+		return -1;
+	int n = w->cur.n + 1;
+	git_treebuilder_free(w->tb);
+	w->tb = NULL;
+	epoch_close(&w->cur);
+	if (epoch_open(w, n, 1, err) < 0 || write_alternates(w, n, err) < 0)
+		return -1;
+	if (git_treebuilder_new(&w->tb, w->cur.repo, NULL) < 0)
+		return git_fail(err, "treebuilder");
+	w->st.epoch = n;
+	return 0;
+}
+
+static int commit_entry(struct feed_writer *w, const char *path, const git_oid *blob,
+			const char *aname, const char *amail, int64_t at, int atz, int64_t ct,
+			int ctz, const char *message, struct err *err)
+{
+	struct epoch *e = &w->cur;
+	git_oid tree, commit;
+	git_signature *author = NULL, *committer = NULL;
+	int rc = -1;
+	git_treebuilder_clear(w->tb);
+	if (git_treebuilder_insert(NULL, w->tb, path, blob, GIT_FILEMODE_BLOB) < 0 ||
+	    git_treebuilder_write(&tree, w->tb) < 0) {
+		git_fail(err, "write tree");
+		goto out;
+	}
+	if (git_signature_new(&author, aname, amail, at < 0 ? 0 : at, atz) < 0 ||
+	    git_signature_new(&committer, w->name, w->address, ct < 0 ? 0 : ct, ctz) < 0) {
+		git_fail(err, "signature");
+		goto out;
+	}
+	const git_oid *parents[1] = { &e->tip };
+	if (git_commit_create_from_ids(&commit, e->repo, NULL, author, committer, NULL, message,
+				       &tree, e->has_tip ? 1 : 0, parents) < 0) {
+		git_fail(err, "write commit");
+		goto out;
+	}
+	git_oid_cpy(&e->tip, &commit);
+	e->has_tip = 1;
+	e->queued++;
+	rc = 0;
+out:
+	git_signature_free(author);
+	git_signature_free(committer);
+	return rc;
+}
+
+/* Drop unwanted header fields; returns the new message in out. */
+static void drop_unwanted(const struct mime_msg *m, struct buf *out)
+{
+	size_t pos = 0;
+	for (size_t i = 0; i < m->nfields; i++) {
+		const struct mime_field *f = &m->fields[i];
+		int drop = 0;
+		for (size_t k = 0; k < sizeof(unwanted) / sizeof(*unwanted); k++)
+			if (strlen(unwanted[k]) == f->name_len &&
+			    !strncasecmp(unwanted[k], f->name, f->name_len))
+				drop = 1;
+		if (!drop)
+			continue;
+		buf_add(out, m->data + pos, f->off - pos);
+		pos = f->off + f->len;
+	}
+	buf_add(out, m->data + pos, m->len - pos);
+}
+
+/* digest2mid: <YYYYmmddHHMMSS.base64url(sha256)@z> */
+static char *digest2mid(crypto_hash_sha256_state *st, const struct mime_msg *m)
+{
+	crypto_hash_sha256_state copy = *st;
+	unsigned char h[32];
+	crypto_hash_sha256_final(&copy, h);
+	char b64[64];
+	sodium_bin2base64(b64, sizeof(b64), h, 32, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	int64_t t;
+	int tz;
+	msg_datestamp(m, &t, &tz);
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	char ts[32];
+	strftime(ts, sizeof(ts), "%Y%m%d%H%M%S", &tm);
+	struct buf b = BUF_INIT;
+	buf_addf(&b, "%s.%s@z", ts, b64);
+	return buf_detach(&b);
+}
+
+/*
+ * Eml::header_set('Message-ID', @cur, "<new>"): existing Message-ID fields are
+ * rewritten in place (unfolded), the new one appended at the end of the header.
+ */
+static void append_mid(const struct mime_msg *m, const char *mid, struct buf *out)
+{
+	const char *eol = m->crlf ? "\r\n" : "\n";
+	size_t pos = 0;
+	for (size_t i = 0; i < m->nfields; i++) {
+		const struct mime_field *f = &m->fields[i];
+		if (!(f->name_len == 10 && !strncasecmp(f->name, "Message-ID", 10)))
+			continue;
+		buf_add(out, m->data + pos, f->off - pos);
+		struct buf v = BUF_INIT;
+		mime_unfold(f->raw, f->raw_len, &v);
+		buf_addf(out, "Message-ID: %s%s", buf_cstr(&v), eol);
+		buf_free(&v);
+		pos = f->off + f->len;
+	}
+	size_t hend = m->hdr_end;
+	if (hend > m->len)
+		hend = m->len;
+	buf_add(out, m->data + pos, hend - pos);
+	buf_addf(out, "Message-ID: <%s>%s", mid, eol);
+	buf_add(out, m->data + hend, m->len - hend);
+}
+
+int feed_writer_has(struct feed_writer *w, const char *msgid)
+{
+	return cache_get(w, msgid, NULL, NULL);
+}
+
+int feed_writer_add(struct feed_writer *w, const char *msg, size_t len, char **msgid_out,
+		    struct err *err)
+{
+	struct mime_msg m0, m;
+	struct buf clean = BUF_INIT, final = BUF_INIT;
+	struct mime_ids ids = { 0 };
+	char *gen = NULL, *aname = NULL, *amail = NULL;
+	const char *mid = NULL;
+	int rc = -1;
+	crypto_hash_sha256_state dig;
+	unsigned char hash[32];
+
+	if (msgid_out)
+		*msgid_out = NULL;
+	mime_parse(&m0, msg, len);
+	drop_unwanted(&m0, &clean);
+	mime_msg_free(&m0);
+	mime_parse(&m, clean.ptr, clean.len);
+	mime_msg_ids(&m, &ids);
+	content_digest(&m, &dig);
+	crypto_hash_sha256_state fin = dig;
+	crypto_hash_sha256_final(&fin, hash);
+
+	if (tx_begin(w, err) < 0)
+		goto out;
+	if (ids.n && !cache_get(w, ids.v[0], NULL, NULL)) {
+		mid = ids.v[0];
+	} else {
+		for (size_t i = 0; i < ids.n; i++) {
+			unsigned char h2[32];
+			if (cache_get(w, ids.v[i], h2, NULL) && !memcmp(h2, hash, 32)) {
+				w->st.duplicates++;
+				if (msgid_out)
+					*msgid_out = xstrdup(ids.v[i]);
+				rc = FEED_DUPLICATE;
+				goto out;
+			}
+		}
+		for (size_t i = ids.n ? ids.n - 1 : 0; i >= 1 && !mid; i--)
+			if (!cache_get(w, ids.v[i], NULL, NULL))
+				mid = ids.v[i];
+		if (!mid) {
+			/* v2_num_for_harder: a generated id, deterministic when possible */
+			gen = digest2mid(&dig, &m);
+			if (cache_get(w, gen, NULL, NULL)) {
+				struct buf v = BUF_INIT;
+				for (size_t k = 0; buf_reset(&v), mime_get(&m, "Received", k, &v); k++) {
+					dig_str(&dig, "Received: ");
+					dig_add(&dig, buf_cstr(&v), v.len);
+				}
+				buf_free(&v);
+				for (unsigned salt = 0;; salt++) {
+					free(gen);
+					gen = digest2mid(&dig, &m);
+					if (!cache_get(w, gen, NULL, NULL))
+						break;
+					char s[32];
+					snprintf(s, sizeof(s), "%u", salt);
+					dig_str(&dig, s);
+					log_warn("feed.mid_fallback", "inbox=%s mid=%s", w->dir, gen);
+				}
+			}
+			mid = gen;
+			append_mid(&m, gen, &final);
+		}
+	}
+	const char *data = final.len ? final.ptr : clean.ptr;
+	size_t dlen = final.len ? final.len : clean.len;
+
+	/* epoch rollover: public-inbox counts packed + 0.4 x raw bytes */
+	if (w->cur.has_tip &&
+	    (double)w->cur.packed + 0.4 * (double)(w->cur.raw + dlen) >= (double)w->o.epoch_size) {
+		char *keep = xstrdup(mid);
+		if (gen)
+			free(gen);
+		gen = keep;
+		mid = gen;
+		if (rollover(w, err) < 0)
+			goto out;
+		if (tx_begin(w, err) < 0)
+			goto out;
+	}
+
+	git_oid blob;
+	if (git_blob_create_from_buffer(&blob, w->cur.repo, data, dlen) < 0) {
+		git_fail(err, "write blob");
+		goto out;
+	}
+	int64_t at, ct;
+	int atz, ctz;
+	msg_datestamp(&m, &at, &atz);
+	msg_timestamp(&m, &ct, &ctz);
+	author_of(&m, &aname, &amail);
+	struct buf subj = BUF_INIT;
+	if (!mime_get_decoded(&m, "Subject", 0, &subj) || !subj.len) {
+		buf_reset(&subj);
+		buf_adds(&subj, "(no subject)");
+	}
+	buf_addch(&subj, '\n');
+	int r = commit_entry(w, "m", &blob, aname, amail, at, atz, ct, ctz, subj.ptr, err);
+	buf_free(&subj);
+	if (r < 0)
+		goto out;
+	if (cache_put(w, mid, hash, &blob, w->cur.n, err) < 0)
+		goto out;
+	w->cur.raw += dlen;
+	w->st.raw_bytes += dlen;
+	w->st.added++;
+	if (msgid_out)
+		*msgid_out = xstrdup(mid);
+	rc = FEED_ADDED;
+	if (w->cur.queued >= w->o.batch_max && feed_writer_flush(w, err) < 0)
+		rc = -1;
+out:
+	if (rc < 0 && msgid_out) {
+		free(*msgid_out);
+		*msgid_out = NULL;
+	}
+	free(gen);
+	free(aname);
+	free(amail);
+	mime_ids_free(&ids);
+	mime_msg_free(&m);
+	buf_free(&clean);
+	buf_free(&final);
+	return rc;
+}
+
+int feed_writer_remove(struct feed_writer *w, const char *msgid, struct err *err)
+{
+	git_oid blob;
+	if (!cache_get(w, msgid, NULL, &blob))
+		return 0;
+	if (tx_begin(w, err) < 0)
+		return -1;
+	/* the blob may live in an older epoch: make sure this epoch can name it */
+	int64_t now = (int64_t)time(NULL);
+	if (!git_odb_exists(w->cur.odb, &blob)) {
+		/* copy the object so the "d" tree is complete within this epoch */
+		struct buf p = BUF_INIT;
+		sqlite3_stmt *q;
+		int epoch = -1;
+		sqlite3_prepare_v2(w->db, "SELECT epoch FROM mids WHERE mid = ?", -1, &q, NULL);
+		sqlite3_bind_text(q, 1, msgid, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(q) == SQLITE_ROW)
+			epoch = sqlite3_column_int(q, 0);
+		sqlite3_finalize(q);
+		buf_addf(&p, "%s/git/%d.git", w->dir, epoch);
+		git_repository *old = NULL;
+		git_blob *b = NULL;
+		git_oid copy;
+		int ok = git_repository_open_bare(&old, p.ptr) == 0 &&
+			 git_blob_lookup(&b, old, &blob) == 0 &&
+			 git_blob_create_from_buffer(&copy, w->cur.repo, git_blob_rawcontent(b),
+						     (size_t)git_blob_rawsize(b)) == 0;
+		git_blob_free(b);
+		git_repository_free(old);
+		buf_free(&p);
+		if (!ok)
+			return git_fail(err, "copy removed blob");
+	}
+	if (commit_entry(w, "d", &blob, w->name, w->address, now, 0, now, 0, "rm\n", err) < 0)
+		return -1;
+	if (cache_del(w, msgid, err) < 0)
+		return -1;
+	w->st.removed++;
+	return 1;
+}

@@ -1,0 +1,118 @@
+/*
+ * feed_writer.h - append RFC 5322 messages to a public-inbox v2 inbox (libgit2).
+ *
+ * The writer produces exactly what public-inbox's own V2Writable produces
+ * for the same input and identity (commit ids included; see
+ * ../shared/reference/public-inbox-v2.md and the golden vector test):
+ *   INBOX/inbox.lock            flock(LOCK_EX) held from open to close
+ *   INBOX/git/N.git             bare epochs, HEAD -> refs/heads/master,
+ *                               one commit per message, tree = single "m"
+ *   INBOX/all.git               objects/info/alternates listing every epoch
+ *   INBOX/description           when opts.description is given
+ *   INBOX/cifeed-mids.sqlite3   the writer's Message-ID cache (see below)
+ * Messages are stored as given except that the headers public-inbox drops
+ * (Bytes, Lines, Content-Length, Status, X-Status, Delivered-To, Approved ...)
+ * are removed.  Message-ID handling follows public-inbox: a new first
+ * Message-ID is used as is; a known id with the same content hash is a
+ * silent duplicate; otherwise another unused id of the message, else a
+ * generated <YYYYmmddHHMMSS.HASH@z> appended as an extra Message-ID header.
+ *
+ * Bulk: objects go to an in-memory pack (git_mempack) and are written as ONE
+ * pack per flush through git_indexer; the branch ref moves once per flush with
+ * a compare-and-swap against the tip the writer started from (a concurrent
+ * writer makes the flush fail, never lose data).  fsync is on, so a flushed
+ * batch is durable before feed_writer_flush returns.  Epochs roll over when
+ * packed bytes + 0.4 x raw bytes added reach opts.epoch_size (public-inbox's
+ * rule; default 1 GiB packed), never appending to an older epoch.
+ *
+ * Crash safety: until feed_writer_flush returns 0 nothing is visible (a crash
+ * leaves at most an unreferenced pack).  The Message-ID cache is a
+ * rebuildable index of the epochs: it records each epoch's tip, and open
+ * catches up from git whatever was committed but not cached (after a crash,
+ * or by another writer such as public-inbox itself).
+ *
+ * Threading: blocking file and git I/O; call it off the event loop
+ * (uv_queue_work).  One writer per inbox at a time (the flock enforces it
+ * across processes; feed_writer_open blocks until the lock is free).
+ * Any RFC 5322 message can be written (CI results, a bot's outbox...).
+ */
+#ifndef CIFEED_FEED_WRITER_H
+#define CIFEED_FEED_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* public-inbox's rotation threshold: 1 GiB of packed data per epoch */
+#define FEED_EPOCH_SIZE_DEFAULT (1024LL * 1024 * 1024)
+
+struct feed_writer_opts {
+	const char *name;        /* inbox name: committer name (required) */
+	const char *address;     /* inbox address: committer e-mail (required) */
+	const char *description; /* written to INBOX/description when not NULL */
+	int64_t epoch_size;      /* packed bytes per epoch; 0 = FEED_EPOCH_SIZE_DEFAULT */
+	size_t batch_max;        /* flush by itself after this many messages; 0 = 10000 */
+};
+
+struct feed_writer;
+
+/*
+ * Create the inbox if needed, take the lock (waits), open the newest epoch
+ * and bring the Message-ID cache up to date with the epochs.
+ */
+int feed_writer_open(struct feed_writer **out, const char *inbox_dir,
+		     const struct feed_writer_opts *opts, struct err *err);
+
+enum feed_add_status {
+	FEED_ADDED = 0,     /* queued for the next flush */
+	FEED_DUPLICATE = 1, /* same Message-ID and content already in the inbox: dropped */
+};
+
+/*
+ * Queue one message (LF line endings expected; CRLF is stored as given).
+ * Returns FEED_ADDED or FEED_DUPLICATE, or -1 with err.  When msgid_out is
+ * given it receives the Message-ID the message is stored under (caller
+ * frees).  May flush by itself (batch_max, epoch rollover).
+ */
+int feed_writer_add(struct feed_writer *w, const char *msg, size_t len, char **msgid_out,
+		    struct err *err);
+
+/* 1 when a message with this Message-ID (no <>) is in the inbox or queued. */
+int feed_writer_has(struct feed_writer *w, const char *msgid);
+
+/*
+ * Queue the removal of a message (public-inbox-learn rm: a commit whose tree
+ * is a single "d" entry naming the message's blob, message "rm").  Returns 1
+ * when queued, 0 when no message has that id, -1 on error.
+ */
+int feed_writer_remove(struct feed_writer *w, const char *msgid, struct err *err);
+
+/*
+ * Write the queued objects as one pack, move the branch (compare-and-swap),
+ * then record the new tip in the cache.  A no-op when nothing is queued.
+ */
+int feed_writer_flush(struct feed_writer *w, struct err *err);
+
+/* Counters since open. */
+struct feed_writer_stats {
+	size_t added, duplicates, removed, flushes, packs;
+	int epoch;           /* current (newest) epoch number */
+	uint64_t raw_bytes;  /* message bytes added */
+};
+void feed_writer_stats(const struct feed_writer *w, struct feed_writer_stats *st);
+
+/*
+ * Release everything and the lock.  Queued but unflushed messages are
+ * discarded: call feed_writer_flush first.
+ */
+void feed_writer_close(struct feed_writer *w);
+
+/*
+ * public-inbox's content hash (ContentHash::content_digest, SHA-256) of a
+ * message: what decides whether a message with a known Message-ID is a
+ * duplicate.  For tests and tools.
+ */
+void feed_content_hash(const char *msg, size_t len, unsigned char out[32]);
+
+#endif
