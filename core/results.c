@@ -6,6 +6,7 @@
  */
 #include "results.h"
 #include "formats.h"
+#include "patchlink.h"
 #include "jsonarena.h"
 
 #include <stdlib.h>
@@ -310,6 +311,10 @@ int results_submit_prepared(struct results_writer *w, const struct results_prepa
 	store_bind_int(w->sub_update, 9, stats->submission_id);
 	if (store_step(w->sub_update, err) < 0)
 		goto fail;
+	/* results arriving after their patches: link the checkouts just stored */
+	if (prep->counts[KCIDB_CHECKOUT] &&
+	    patchlink_submission(st, stats->submission_id, err) < 0)
+		goto fail;
 	free(oc);
 	buf_free(&sql);
 	return 0;
@@ -597,9 +602,13 @@ int results_ran(struct store *st, const struct ran_query *q, struct ran_row **ro
 		params[np++] = q->patchset ? q->patchset : "";
 	}
 	if (q->msgid) {
+		/* a patch, or a series named by its root (cover letter or patch 1) */
 		buf_adds(&sql, " AND (c.message_id = ? OR c.id IN (SELECT cp.checkout_id FROM "
 			       "checkout_patches cp JOIN patches pa ON pa.rid = cp.patch_rid "
-			       "WHERE pa.msgid = ?))");
+			       "WHERE pa.msgid = ?) OR c.id IN (SELECT cp.checkout_id FROM "
+			       "checkout_patches cp JOIN patches pa ON pa.rid = cp.patch_rid "
+			       "JOIN series se ON se.rid = pa.series_rid WHERE se.root_msgid = ?))");
+		params[np++] = q->msgid;
 		params[np++] = q->msgid;
 		params[np++] = q->msgid;
 	}

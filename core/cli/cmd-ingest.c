@@ -7,6 +7,7 @@
  */
 #include "cli.h"
 #include "ingest.h"
+#include "intake_mbox.h"
 #include "log.h"
 
 #include <errno.h>
@@ -57,6 +58,32 @@ static void item_done(struct ingest_item *it, int rc, const struct err *err, voi
 			pr->tests);
 }
 
+/* --format mbox: patch mail (intake_mbox.h), one transaction per file */
+static int ingest_mbox(struct cli *cli, int n, char **paths, int quiet)
+{
+	struct err err = ERR_INIT;
+	int status = EXIT_OK;
+	if (cli_store(cli, STORE_BULK, &err) < 0)
+		return cli_fail(&err);
+	for (int i = 0; i < n; i++) {
+		struct intake_stats s;
+		if (intake_mbox_file(cli->store, paths[i], &s, &err) < 0) {
+			int st = cli_report(&err);
+			status = st > status ? st : status;
+			err_clear(&err);
+			continue;
+		}
+		if (!quiet)
+			printf("%s: %zu messages: %zu new patches, %zu new cover letters, %zu "
+			       "replies, %zu new trailers, %zu other; %zu already stored, %zu "
+			       "without Message-ID\n",
+			       paths[i], s.messages, s.patches, s.covers, s.replies, s.trailers,
+			       s.other, s.duplicates, s.no_msgid);
+	}
+	err_free(&err);
+	return status;
+}
+
 static int run(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -86,10 +113,12 @@ static int run(struct cli *cli, int argc, char **argv)
 			return cli_usage(&cmd_ingest, NULL);
 		}
 	}
-	if (strcmp(format, "kcidb"))
-		return cli_usage(&cmd_ingest, "unknown format '%s' (known: kcidb)", format);
+	if (strcmp(format, "kcidb") && strcmp(format, "mbox"))
+		return cli_usage(&cmd_ingest, "unknown format '%s' (known: kcidb, mbox)", format);
 	if (optind >= argc)
 		return cli_usage(&cmd_ingest, "no input; give files or '-' for stdin");
+	if (!strcmp(format, "mbox"))
+		return ingest_mbox(cli, argc - optind, argv + optind, pr.quiet);
 
 	if (cli_store(cli, STORE_BULK, &err) < 0)
 		return cli_fail(&err);
@@ -127,7 +156,7 @@ static int run(struct cli *cli, int argc, char **argv)
 
 const struct command cmd_ingest = {
 	.name = "ingest",
-	.usage = "[--format kcidb] [-q] FILE...|-",
+	.usage = "[--format kcidb|mbox] [-q] FILE...|-",
 	.summary = "store KCIDB JSON submissions (v4.x, v5.0-v5.3) from files or stdin",
 	.help = "Each FILE ('-' reads stdin) is one submission, validated and stored in one\n"
 		"transaction: a file with any invalid object is rejected whole, with its\n"
@@ -135,8 +164,12 @@ const struct command cmd_ingest = {
 		"Older schema versions are upgraded as KCIDB does. The same bytes submitted\n"
 		"again change nothing; the same objects in a new submission merge per field\n"
 		"(the first value of a field wins; see schema/merge-rule.md).\n\n"
+		"With --format mbox, each FILE is an mbox (mboxrd, as lore and lei write)\n"
+		"or a single message of patch mail: patches, cover letters, series,\n"
+		"trailers and base information are stored in one transaction per file,\n"
+		"and messages already stored (same Message-ID) change nothing.\n\n"
 		"Options:\n"
-		"  -f, --format kcidb   input format (default kcidb)\n"
+		"  -f, --format FORMAT  kcidb (default) or mbox\n"
 		"  -q, --quiet          print nothing for stored files\n"
 		"  -j, --jobs N         threads parsing ahead (default: number of CPUs)\n\n"
 		"Exit status: 0 all stored, 3 some file rejected, 5 runtime failure.\n",
