@@ -3,9 +3,9 @@
  */
 #include "cli.h"
 
-extern const struct command cmd_init, cmd_ingest, cmd_export, cmd_query, cmd_serve;
+extern const struct command cmd_init, cmd_ingest, cmd_export, cmd_query, cmd_serve, cmd_patches;
 
 const struct command *const commands[] = {
-	&cmd_init, &cmd_ingest, &cmd_export, &cmd_query, &cmd_serve,
+	&cmd_init, &cmd_ingest, &cmd_export, &cmd_query, &cmd_serve, &cmd_patches,
 };
 const size_t commands_count = sizeof(commands) / sizeof(*commands);
