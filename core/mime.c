@@ -1338,17 +1338,15 @@ static void qp_encode(const char *s, size_t len, struct buf *out)
 	}
 }
 
+/* 8bit is fine while every line stays within RFC 5322's 998 characters. */
 static int lines_short(const char *s, size_t len)
 {
 	size_t col = 0;
 	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '\n') {
-			if (i && (s[i - 1] == ' ' || s[i - 1] == '\t'))
-				return 0;
+		if (s[i] == '\n')
 			col = 0;
-		} else if (++col > 78) {
+		else if (++col > 998)
 			return 0;
-		}
 	}
 	return 1;
 }

@@ -8,8 +8,8 @@
  *     characters become spaces, and anything that is not short printable
  *     ASCII is RFC 2047-encoded (UTF-8, "B"); lines are folded at 78 columns;
  *   - body text is sanitised (valid UTF-8, no NUL or control characters but
- *     TAB and LF) and sent 8bit when every line is short, quoted-printable
- *     otherwise;
+ *     TAB and LF) and sent 8bit when every line fits in 998 bytes,
+ *     quoted-printable otherwise;
  *   - multipart boundaries are derived from a hash of the encoded parts and
  *     checked against every part, so no content can contain the delimiter.
  * Output always uses LF line endings (public-inbox stores LF).
@@ -172,7 +172,7 @@ struct mime_part_spec {
  * Append the MIME headers (MIME-Version, Content-Type with boundary), the
  * blank line and a multipart/mixed body with these parts.  Each part is
  * declared charset=utf-8 and sent 8bit or quoted-printable (lines longer
- * than 78 bytes); the boundary is chosen so no part contains it.
+ * than 998 bytes); the boundary is chosen so no part contains it.
  */
 void mime_add_multipart(struct buf *out, const struct mime_part_spec *parts, size_t n);
 

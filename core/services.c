@@ -3,9 +3,10 @@
  */
 #include "daemon.h"
 
-extern const struct service service_spool;
+extern const struct service service_spool, service_publisher;
 
 const struct service *const services[] = {
 	&service_spool,
+	&service_publisher,
 };
 const size_t services_count = sizeof(services) / sizeof(*services);

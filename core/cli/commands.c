@@ -3,9 +3,10 @@
  */
 #include "cli.h"
 
-extern const struct command cmd_init, cmd_ingest, cmd_export, cmd_query, cmd_serve, cmd_patches;
+extern const struct command cmd_init, cmd_ingest, cmd_export, cmd_query, cmd_serve, cmd_patches,
+	cmd_feed;
 
 const struct command *const commands[] = {
-	&cmd_init, &cmd_ingest, &cmd_export, &cmd_query, &cmd_serve, &cmd_patches,
+	&cmd_init, &cmd_ingest, &cmd_export, &cmd_query, &cmd_serve, &cmd_patches, &cmd_feed,
 };
 const size_t commands_count = sizeof(commands) / sizeof(*commands);
