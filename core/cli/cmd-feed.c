@@ -2,6 +2,7 @@
  * cmd-feed.c - `cifeed feed list | show | verify | reindex | publish`: the topic feeds.
  */
 #include "cli.h"
+#include "feed_atom.h"
 #include "feed_reader.h"
 #include "formats.h"
 #include "log.h"
@@ -156,10 +157,13 @@ static int run_show(struct cli *cli, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "limit", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "atom", no_argument, NULL, 'a' },
+		{ "base-url", required_argument, NULL, 'b' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int64_t limit = 20;
-	int json = 0, c;
+	int json = 0, atom = 0, c;
+	const char *base = NULL;
 	while ((c = getopt_long(argc, argv, "n:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
@@ -168,6 +172,12 @@ static int run_show(struct cli *cli, int argc, char **argv)
 			break;
 		case 'j':
 			json = 1;
+			break;
+		case 'a':
+			atom = 1;
+			break;
+		case 'b':
+			base = optarg;
 			break;
 		default:
 			return cli_usage(&cmd_feed, NULL);
@@ -182,6 +192,23 @@ static int run_show(struct cli *cli, int argc, char **argv)
 	if (strchr(topic, '/') || topic[0] == '.')
 		return cli_usage(&cmd_feed, "invalid topic name '%s'", topic);
 	char *fd = feeds_dir(cli);
+	if (atom) {
+		struct buf out = BUF_INIT;
+		if (!base)
+			base = config_get(cli->cfg, "feed", NULL, "url");
+		int r = feed_atom_render(fd, topic, base, (size_t)limit, &out, &err);
+		free(fd);
+		if (r < 0) {
+			buf_free(&out);
+			return err.code == ERR_NOTFOUND ? (fprintf(stderr, "cifeed feed: %s\n",
+								   err_msg(&err)),
+							   err_free(&err), EXIT_NO)
+							: cli_fail(&err);
+		}
+		fwrite(out.ptr, 1, out.len, stdout);
+		buf_free(&out);
+		return EXIT_OK;
+	}
 	struct buf dir = BUF_INIT;
 	buf_addf(&dir, "%s/%s", fd, topic);
 	free(fd);
@@ -385,7 +412,7 @@ static int run(struct cli *cli, int argc, char **argv)
 
 const struct command cmd_feed = {
 	.name = "feed",
-	.usage = "list [--json] | show TOPIC [MSGID] [-n N] [--json] | verify [TOPIC] | reindex | "
+	.usage = "list [--json] | show TOPIC [MSGID] [-n N] [--json | --atom [--base-url URL]] | verify [TOPIC] | reindex | "
 		 "publish [-t TOPIC] [--now] [--max N]",
 	.summary = "the per-topic public-inbox v2 feeds: list, show, verify, reindex, publish",
 	.help = "Each topic ([topic \"NAME\"] with a filter, plus the implicit 'all') is a\n"
@@ -393,7 +420,9 @@ const struct command cmd_feed = {
 		"mail readers and plain git can use.\n\n"
 		"  list            topics, messages in each feed, epochs, publish position\n"
 		"  show TOPIC      the feed's size and newest messages (-n N, --json);\n"
-		"                  with a MSGID, that message exactly as stored\n"
+		"                  with a MSGID, that message exactly as stored; --atom\n"
+		"                  the Atom 1.0 feed of the newest N (links under\n"
+		"                  --base-url, default [feed] url)\n"
 		"  verify [TOPIC]  check every epoch: objects, history shape, each message's\n"
 		"                  structure and KCIDB part, unique Message-IDs (exit 1 when\n"
 		"                  a problem is found)\n"
