@@ -144,7 +144,8 @@ int spool_process_dir(const char *dir, struct store *st, size_t max, struct err 
 		names[n++] = xstrdup(de->d_name);
 	}
 	closedir(dh);
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_str);
 	struct results_writer *w = NULL;
 	int rc = 0;
 	size_t handled = 0;

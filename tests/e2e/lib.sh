@@ -35,7 +35,13 @@ pass() { _ok=1; echo "PASS: ${0##*/}"; exit 0; }
 bg_track() { _pids+=("$1"); }
 
 # cf ARGS: run cifeed on the test's data directory $T/data.
+# (Never background it with `cf ... &`: $! would be a subshell, not cifeed,
+# and signals would miss the daemon. Use cf_bg.)
 cf() { "$CIFEED" -d "$T/data" "$@"; }
+
+# cf_bg ARGS: start cifeed in the background; its pid is in $CF_PID and it is
+# killed at exit.
+cf_bg() { "$CIFEED" -d "$T/data" "$@" & CF_PID=$!; bg_track "$CF_PID"; }
 
 # expect_rc N CMD...: run CMD, fail unless it exits with N.
 expect_rc() {
