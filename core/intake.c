@@ -332,7 +332,7 @@ static int store_patch(struct intake *in, const char *raw, size_t len, const str
 		fmt_unix_rfc3339(m->date, date);
 	int position = pm->kind == PM_COVER ? 0 : pm->subj.counter < 0 ? 1 : pm->subj.counter;
 	char *key;
-	int64_t series_rid;
+	int64_t series_rid = 0;
 	if (series_key(in, m, pm, &key, err) < 0)
 		return -1;
 	int r = upsert_series(in, m, pm, key, has_date ? date : NULL, position, &series_rid, err);
