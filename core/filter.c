@@ -234,29 +234,32 @@ void filter_params_free(struct filter_params *p)
 	p->n = 0;
 }
 
-/* Escape a value for GLOB so only '*' is special. */
-static char *glob_escape(const char *v, const char *suffix)
+char *filter_like_pattern(const char *v, const char *suffix)
 {
 	struct buf b = BUF_INIT;
-	for (; *v; v++) {
-		if (*v == '?')
-			buf_adds(&b, "[?]");
-		else if (*v == '[')
-			buf_adds(&b, "[[]");
-		else
-			buf_addch(&b, *v);
+	for (int pass = 0; pass < 2; pass++) {
+		for (const char *c = pass ? suffix : v; c && *c; c++) {
+			if (*c == '*')
+				buf_addch(&b, '%');
+			else if (*c == '%' || *c == '_' || *c == '\\') {
+				buf_addch(&b, '\\');
+				buf_addch(&b, *c);
+			} else
+				buf_addch(&b, *c);
+		}
 	}
-	buf_adds(&b, suffix);
 	return buf_detach(&b);
 }
 
-/* column compare: equality, or GLOB when the value has '*' */
+#define LIKE " LIKE ? ESCAPE '\\'"
+
+/* column compare: equality, or LIKE when the value has '*' */
 static void cmp(struct buf *sql, struct filter_params *p, const char *col,
 		const struct filter_term *t)
 {
 	if (t->glob) {
-		buf_addf(sql, "%s GLOB ?", col);
-		param_add(p, glob_escape(t->value, ""));
+		buf_addf(sql, "%s" LIKE, col);
+		param_add(p, filter_like_pattern(t->value, ""));
 	} else {
 		buf_addf(sql, "%s = ?", col);
 		param_add(p, xstrdup(t->value));
@@ -296,8 +299,8 @@ static int term_sql(const struct filter_term *t, enum filter_level lv, struct bu
 		return 1;
 	case FK_COMMIT:
 		if (!t->glob && is_hex_prefix(t->value)) {
-			buf_adds(sql, "c.git_commit_hash GLOB ?");
-			param_add(p, glob_escape(t->value, "*"));
+			buf_adds(sql, "c.git_commit_hash" LIKE);
+			param_add(p, filter_like_pattern(t->value, "*"));
 		} else {
 			cmp(sql, p, "c.git_commit_hash", t);
 		}
@@ -325,8 +328,8 @@ static int term_sql(const struct filter_term *t, enum filter_level lv, struct bu
 		/* the path itself or anything below it */
 		buf_addch(sql, '(');
 		cmp(sql, p, "t.path", t);
-		buf_adds(sql, " OR t.path GLOB ?)");
-		param_add(p, glob_escape(t->value, ".*"));
+		buf_adds(sql, " OR t.path" LIKE ")");
+		param_add(p, filter_like_pattern(t->value, ".*"));
 		return 1;
 	case FK_MSGID:
 		buf_addch(sql, '(');
@@ -346,11 +349,11 @@ static int term_sql(const struct filter_term *t, enum filter_level lv, struct bu
 		/* name or address, case-insensitively; a bare word matches inside either */
 		buf_adds(sql, "EXISTS (SELECT 1 FROM checkout_patches cp JOIN patches pa ON "
 			      "pa.rid = cp.patch_rid WHERE cp.checkout_id = c.id AND "
-			      "(lower(pa.author_email) GLOB ? OR lower(pa.author_name) GLOB ?))");
+			      "(lower(pa.author_email)" LIKE " OR lower(pa.author_name)" LIKE "))");
 		struct buf lv2 = BUF_INIT;
 		for (const char *c = t->value; *c; c++)
 			buf_addch(&lv2, tolower((unsigned char)*c));
-		char *g = glob_escape(lv2.ptr, "");
+		char *g = filter_like_pattern(lv2.ptr, "");
 		param_add(p, xstrdup(g));
 		param_add(p, g);
 		buf_free(&lv2);

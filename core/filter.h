@@ -94,4 +94,10 @@ void filter_to_sql(const struct filter *f, enum filter_level level, struct buf *
 		   struct filter_params *params);
 void filter_params_free(struct filter_params *p);
 
+/*
+ * A LIKE pattern (used with ESCAPE '\\', portable SQL) matching `v` then
+ * `suffix`, where '*' is the only wildcard of both.  Caller frees.
+ */
+char *filter_like_pattern(const char *v, const char *suffix);
+
 #endif

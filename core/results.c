@@ -618,18 +618,8 @@ int results_ran(struct store *st, const struct ran_query *q, struct ran_row **ro
 		params[np++] = q->patch_id;
 	}
 	if (q->test && *q->test) {
-		struct buf g = BUF_INIT;
-		for (const char *c = q->test; *c; c++) {
-			if (*c == '?')
-				buf_adds(&g, "[?]");
-			else if (*c == '[')
-				buf_adds(&g, "[[]");
-			else
-				buf_addch(&g, *c);
-		}
-		buf_adds(&g, ".*");
-		glob = buf_detach(&g);
-		buf_adds(&sql, " AND (t.path = ? OR t.path GLOB ?)");
+		glob = filter_like_pattern(q->test, ".*");
+		buf_adds(&sql, " AND (t.path = ? OR t.path LIKE ? ESCAPE '\\')");
 		params[np++] = q->test;
 		params[np++] = glob;
 	}

@@ -1,6 +1,8 @@
 /*
  * store_sqlite.c - the embedded SQLite backend of the store (see store.h).
  *
+ * LIKE is case-sensitive, as in PostgreSQL, so the portable filter SQL
+ * means the same on both (and a prefix LIKE can use an index).
  * WAL journal (readers never block the writer), foreign keys on, a busy
  * timeout so the daemon and a CLI command can share the file, and
  * synchronous=FULL so a committed transaction survives power loss, not just
@@ -79,8 +81,9 @@ static int sq_open(struct store *st, const char *location, unsigned flags, struc
 	sqlite3_extended_result_codes(db, 1);
 	const char *pragmas = (flags & STORE_READONLY)
 				      ? "PRAGMA foreign_keys=ON; PRAGMA query_only=ON;"
+					"PRAGMA case_sensitive_like=ON;"
 				      : "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;"
-					"PRAGMA synchronous=FULL;";
+					"PRAGMA synchronous=FULL; PRAGMA case_sensitive_like=ON;";
 	if (sq_exec(st, pragmas, err) < 0) {
 		sqlite3_close(db);
 		return -1;

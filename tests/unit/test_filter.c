@@ -160,6 +160,9 @@ Test(filter, sql_semantics)
 	EXPECT(st, "tree:net* -test:ltp.*", "o:t1 o:t3");
 	EXPECT(st, "tree:\"'; DROP TABLE tests; --\"", "");
 	EXPECT(st, "test:lt?", "");                      /* only * is special */
+	EXPECT(st, "test:lt_", "");                      /* LIKE wildcards are literals */
+	EXPECT(st, "test:%", "");
+	EXPECT(st, "test:l*x", "o:t3");
 	EXPECT(st, "status:*", "o:t1 o:t2 o:t3");
 	store_close(st);
 }
