@@ -32,6 +32,10 @@ static const struct config_key serve_keys[] = {
 	{ "max-connections", CFG_INT, "concurrent HTTP connections (default 1024)" },
 	{ "max-request-size", CFG_INT, "largest request body, bytes (default 1m)" },
 	{ "max-headers", CFG_INT, "most request headers (default 100)" },
+	{ "max-header-size", CFG_INT, "largest request line + headers, bytes (default 16k)" },
+	{ "query-threads", CFG_INT,
+	  "threads answering API lookups, each with its own read-only store connection; 0 "
+	  "runs them on the event loop (default 2)" },
 	{ "request-timeout", CFG_DURATION, "time to receive a whole request (default 10s)" },
 	{ "idle-timeout", CFG_DURATION, "keep-alive idle time (default 60s)" },
 	{ "ran-statuses", CFG_STRING, "statuses that count as already ran (default PASS FAIL DONE)" },

@@ -584,7 +584,7 @@ int results_ran(struct store *st, const struct ran_query *q, struct ran_row **ro
 		struct err *err)
 {
 	struct buf sql = BUF_INIT;
-	const char *params[32];
+	const char *params[40];
 	int np = 0;
 	char *glob = NULL;
 
@@ -627,10 +627,22 @@ int results_ran(struct store *st, const struct ran_query *q, struct ran_row **ro
 		buf_adds(&sql, " AND t.origin = ?");
 		params[np++] = q->origin;
 	}
+	if (q->arch) {
+		buf_adds(&sql, " AND b.architecture = ?");
+		params[np++] = q->arch;
+	}
+	if (q->config) {
+		buf_adds(&sql, " AND b.config_name = ?");
+		params[np++] = q->config;
+	}
+	if (q->compiler) {
+		buf_adds(&sql, " AND b.compiler = ?");
+		params[np++] = q->compiler;
+	}
 	if (q->statuses) {
 		buf_adds(&sql, " AND t.status IN (");
 		int k = 0;
-		for (; q->statuses[k] && np < 30; k++) {
+		for (; q->statuses[k] && k < 16; k++) {
 			buf_adds(&sql, k ? ", ?" : "?");
 			params[np++] = q->statuses[k];
 		}
@@ -640,16 +652,18 @@ int results_ran(struct store *st, const struct ran_query *q, struct ran_row **ro
 	}
 	buf_adds(&sql, " ORDER BY t.path, t.origin, t.id");
 	if (q->limit)
-		buf_addf(&sql, " LIMIT %zu", q->limit);
+		buf_adds(&sql, " LIMIT ?"); /* bound: one cached statement for every limit */
 
 	struct store_stmt *s;
-	if (store_prepare(st, &s, sql.ptr, err) < 0) {
+	if (store_prepare_cached(st, &s, sql.ptr, err) < 0) {
 		buf_free(&sql);
 		free(glob);
 		return -1;
 	}
 	for (int i = 0; i < np; i++)
 		store_bind_text(s, i + 1, params[i], -1);
+	if (q->limit)
+		store_bind_int(s, np + 1, (int64_t)q->limit);
 	size_t cap = 0;
 	int r;
 	while ((r = store_step(s, err)) == STORE_ROW) {
@@ -670,7 +684,7 @@ int results_ran(struct store *st, const struct ran_query *q, struct ran_row **ro
 		row->build_id = col_dup(s, 9);
 		row->checkout_id = col_dup(s, 10);
 	}
-	store_finalize(s);
+	store_reset(s); /* cached: release the read snapshot, keep the statement */
 	buf_free(&sql);
 	free(glob);
 	if (r < 0) {

@@ -109,11 +109,19 @@ struct ran_query {
 	const char *origin;   /* NULL = all */
 	const char *msgid;    /* checkouts linked to this patch/series */
 	const char *patch_id; /* checkouts linked to a patch with this patch-id */
-	const char *const *statuses; /* NULL-terminated; NULL = any final status */
+	const char *arch;     /* build architecture, NULL = any */
+	const char *config;   /* build config_name, NULL = any */
+	const char *compiler; /* build compiler, NULL = any */
+	const char *const *statuses; /* NULL-terminated (at most 16); NULL = any final status */
 	size_t limit;         /* 0 = no limit */
 };
 
-/* Tests with a final status for a revision, ordered by path, origin. */
+/*
+ * Tests with a final status for a revision, ordered by path, origin, id.
+ * Every value is bound as a parameter.  The statement is cached on `st`
+ * (store_prepare_cached), so repeated lookups on one connection skip the
+ * SQL compile step.  Indexes serving it: schema/migrations/0030_query_indexes.sql.
+ */
 int results_ran(struct store *st, const struct ran_query *q, struct ran_row **rows, size_t *n,
 		struct err *err);
 void results_ran_free(struct ran_row *rows, size_t n);

@@ -3,10 +3,11 @@
  */
 #include "daemon.h"
 
-extern const struct service service_spool, service_publisher;
+extern const struct service service_spool, service_publisher, service_http;
 
 const struct service *const services[] = {
 	&service_spool,
 	&service_publisher,
+	&service_http,
 };
 const size_t services_count = sizeof(services) / sizeof(*services);

@@ -189,12 +189,20 @@ int store_open(struct store **out, const char *location, unsigned flags, struct 
 	return 0;
 }
 
+static void cache_drop(struct store_cached *c)
+{
+	store_finalize(c->stmt);
+	free(c->sql);
+}
+
 void store_close(struct store *st)
 {
 	if (!st)
 		return;
 	if (st->in_tx)
 		store_rollback(st);
+	for (size_t i = 0; i < st->ncache; i++)
+		cache_drop(&st->cache[i]);
 	st->backend->close(st);
 	free(st);
 }
@@ -267,6 +275,35 @@ int store_prepare(struct store *st, struct store_stmt **out, const char *sql, st
 		free(s);
 		return -1;
 	}
+	*out = s;
+	return 0;
+}
+
+int store_prepare_cached(struct store *st, struct store_stmt **out, const char *sql,
+			 struct err *err)
+{
+	for (size_t i = st->ncache; i-- > 0;) {
+		if (strcmp(st->cache[i].sql, sql))
+			continue;
+		struct store_cached hit = st->cache[i];
+		/* move to the most-recently-used end */
+		memmove(&st->cache[i], &st->cache[i + 1], (st->ncache - i - 1) * sizeof(hit));
+		st->cache[st->ncache - 1] = hit;
+		store_reset(hit.stmt);
+		*out = hit.stmt;
+		return 0;
+	}
+	struct store_stmt *s;
+	if (store_prepare(st, &s, sql, err) < 0)
+		return -1;
+	if (st->ncache == STORE_STMT_CACHE) {
+		cache_drop(&st->cache[0]);
+		memmove(&st->cache[0], &st->cache[1], (STORE_STMT_CACHE - 1) * sizeof(st->cache[0]));
+		st->ncache--;
+	}
+	st->cache[st->ncache].sql = xstrdup(sql);
+	st->cache[st->ncache].stmt = s;
+	st->ncache++;
 	*out = s;
 	return 0;
 }

@@ -70,6 +70,17 @@ int store_exec(struct store *st, const char *sql, struct err *err);
 
 int store_prepare(struct store *st, struct store_stmt **out, const char *sql, struct err *err);
 /*
+ * Like store_prepare, but the statement is kept by the store, keyed by its
+ * SQL text, and handed out again by later calls with the same text: hot
+ * lookups (the HTTP API) skip the compile step.  The store owns it: never
+ * finalize it; call store_reset() when done so its bindings and read lock
+ * are released.  At most STORE_STMT_CACHE statements are kept (least
+ * recently used goes first); all are finalized by store_close().
+ */
+#define STORE_STMT_CACHE 32
+int store_prepare_cached(struct store *st, struct store_stmt **out, const char *sql,
+			 struct err *err);
+/*
  * Bind parameters (1-based).  Text is copied; len < 0 means NUL-terminated.
  * NULL text binds SQL NULL.
  */

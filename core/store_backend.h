@@ -41,6 +41,12 @@ struct store {
 	int in_tx;
 	int schema_version;
 	unsigned flags;
+	/* store_prepare_cached: SQL text -> statement, most recently used last */
+	struct store_cached {
+		char *sql;
+		struct store_stmt *stmt;
+	} cache[STORE_STMT_CACHE];
+	size_t ncache;
 };
 
 struct store_stmt {

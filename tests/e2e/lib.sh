@@ -37,7 +37,16 @@ bg_track() { _pids+=("$1"); }
 # cf ARGS: run cifeed on the test's data directory $T/data.
 # (Never background it with `cf ... &`: $! would be a subshell, not cifeed,
 # and signals would miss the daemon. Use cf_bg.)
-cf() { "$CIFEED" -d "$T/data" "$@"; }
+# After `cf init` the HTTP API of `cifeed serve` is moved off the default
+# 127.0.0.1:8080 to a free port (tests run in parallel); http_port prints it.
+cf() {
+	"$CIFEED" -d "$T/data" "$@" || return
+	if [ "${1:-}" = init ] && [ -f "$T/data/cifeed.conf" ] &&
+		! git config -f "$T/data/cifeed.conf" serve.listen >/dev/null; then
+		git config -f "$T/data/cifeed.conf" serve.listen "127.0.0.1:$(free_port)"
+	fi
+}
+http_port() { git config -f "$T/data/cifeed.conf" serve.listen | sed 's/.*://'; }
 
 # cf_bg ARGS: start cifeed in the background; its pid is in $CF_PID and it is
 # killed at exit.
