@@ -234,7 +234,8 @@ static void job_run(struct qpool_job *qj, struct store *st, struct err *open_err
 			json_object_set_new(o, "queries_pending",
 					    json_integer((json_int_t)j->pending));
 			json_object_set_new(o, "loop_lag_p99_seconds", json_real(j->lag_p99));
-			char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+			char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
+							JSON_REAL_PRECISION(6));
 			buf_adds(&j->out, s);
 			buf_addch(&j->out, '\n');
 			free(s);

@@ -2,6 +2,7 @@
  * cmd-query.c - `cifeed query ran`: which tests already ran on a revision.
  */
 #include "cli.h"
+#include "api.h"
 #include "results.h"
 
 #include <ctype.h>
@@ -88,10 +89,34 @@ static int run_ran(struct cli *cli, int argc, char **argv)
 		if (l >= 2 && q.msgid[0] == '<' && q.msgid[l - 1] == '>')
 			q.msgid = msgid = strndup(q.msgid + 1, l - 2);
 	}
+	if (api_ran_validate(&q, &err) < 0) {
+		int st = cli_usage(&cmd_query, "%s", err_msg(&err));
+		err_free(&err);
+		free(msgid);
+		return st;
+	}
 
 	if (cli_store(cli, STORE_READONLY, &err) < 0) {
 		free(msgid);
 		return cli_fail(&err);
+	}
+	if (json) {
+		/* the same document as GET /api/v1/ran (schema/api/ran.json) */
+		struct buf out = BUF_INIT;
+		if (api_ran(cli->store, &q, &out, &err) < 0) {
+			free(msgid);
+			buf_free(&out);
+			return cli_fail(&err);
+		}
+		json_t *doc = json_loadb(out.ptr, out.len, 0, NULL);
+		char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		puts(s);
+		free(s);
+		int found = json_integer_value(json_object_get(doc, "count")) > 0;
+		json_decref(doc);
+		buf_free(&out);
+		free(msgid);
+		return found ? EXIT_OK : EXIT_NO;
 	}
 	struct ran_row *rows;
 	size_t n;
@@ -99,23 +124,7 @@ static int run_ran(struct cli *cli, int argc, char **argv)
 		free(msgid);
 		return cli_fail(&err);
 	}
-	if (json) {
-		json_t *o = json_object(), *arr = json_array();
-		if (q.commit)
-			json_object_set_new(o, "commit", json_string(q.commit));
-		json_object_set_new(o, "patchset", json_string(q.patchset ? q.patchset : ""));
-		if (q.msgid)
-			json_object_set_new(o, "msgid", json_string(q.msgid));
-		if (q.patch_id)
-			json_object_set_new(o, "patch_id", json_string(q.patch_id));
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(arr, results_ran_row_json(&rows[i]));
-		json_object_set_new(o, "tests", arr);
-		char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		puts(s);
-		free(s);
-		json_decref(o);
-	} else if (n) {
+	if (n) {
 		printf("%-6s %-12s %-40s %-10s %-24s %-18s %-26s %s\n", "STATUS", "ORIGIN", "TEST",
 		       "ARCH", "CONFIG", "COMPILER", "START", "LOG");
 		for (size_t i = 0; i < n; i++) {

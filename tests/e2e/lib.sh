@@ -80,3 +80,15 @@ ajv_kcidb() { # FILE...: validate KCIDB v5.3 documents with ajv + ajv-formats
 	(cd "$SRCDIR/tests/tools" && "$NODE_TOOLS/ajv" validate --spec=draft7 -c ajv-formats \
 		-s "$FIXTURES/kcidb/kcidb-io.schema.v5.3.json" "${args[@]}" --all-errors --errors=text)
 }
+
+# ajv_api SCHEMA FILE...: validate API answers against schema/api/SCHEMA.json
+# (the other schema/api files are loaded for $refs).
+ajv_api() {
+	local schema=$1 f args=() refs=(); shift
+	for f in "$@"; do args+=(-d "$(realpath "$f")"); done
+	for f in "$SRCDIR"/schema/api/*.json; do
+		[ "$(basename "$f" .json)" = "$schema" ] || refs+=(-r "$f")
+	done
+	(cd "$SRCDIR/tests/tools" && "$NODE_TOOLS/ajv" validate --spec=draft7 -c ajv-formats \
+		-s "$SRCDIR/schema/api/$schema.json" "${refs[@]}" "${args[@]}" --all-errors --errors=text)
+}
