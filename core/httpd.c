@@ -576,11 +576,24 @@ static void commit_header(struct conn *c)
 	r->nh++;
 }
 
+/* RFC 9110 5.1: a field name is a token; http_parser is lenient about it */
+static int is_tchar(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
 	struct conn *c = conn_of(p);
 	if (too_big(c, len))
 		return 1;
+	for (size_t i = 0; i < len; i++)
+		if (!is_tchar((unsigned char)at[i])) {
+			c->reject = 400;
+			c->reject_msg = "malformed request: invalid header field name";
+			return 1;
+		}
 	if (c->in_value || !c->field.len) {
 		if (c->in_value)
 			commit_header(c);
@@ -694,6 +707,7 @@ static void process(struct conn *c, const char *data, size_t len)
 		if (c->reject) {
 			const char *why = c->reject == 413   ? "body_too_large"
 					  : c->reject == 414 ? "target_too_long"
+					  : c->reject == 400 ? "malformed"
 							     : "headers_too_large";
 			reject(c, c->reject, why, "%s", c->reject_msg);
 		} else {

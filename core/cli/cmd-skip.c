@@ -19,6 +19,14 @@ extern const struct command cmd_skip;
 
 #define PLAN_MAX (64u << 20)
 
+/* Report, free the error, give the exit status. */
+static int fail_with(struct err *err)
+{
+	int st = cli_fail(err);
+	err_free(err);
+	return st;
+}
+
 static void set_opt(json_t *o, const char *k, const char *v)
 {
 	if (v)
@@ -67,14 +75,15 @@ static int run(struct cli *cli, int argc, char **argv)
 	if (!commit && !msgid && !patch_id)
 		return cli_usage(&cmd_skip, "skip needs --commit SHA (or --msgid / --patch-id)");
 	if (cli_config(cli, &err) < 0)
-		return cli_fail(&err);
+		return fail_with(&err);
 	const char *statuses[8];
 	if (!statuses_text)
 		statuses_text = config_get_str(cli->cfg, "serve", NULL, "ran-statuses",
 					       API_RAN_STATUSES_DEFAULT);
 	if (api_statuses_parse(statuses_text, statuses, &err) < 0) {
-		err.code = ERR_USAGE;
-		return cli_usage(&cmd_skip, "%s", err_msg(&err));
+		int st = cli_usage(&cmd_skip, "%s", err_msg(&err));
+		err_free(&err);
+		return st;
 	}
 
 	/* the plan: one path per line; blank lines and # comments ignored */
@@ -85,7 +94,7 @@ static int run(struct cli *cli, int argc, char **argv)
 		else
 			err_errno(&err, ERR_IO, "reading the test plan from stdin");
 		buf_free(&plan);
-		return cli_fail(&err);
+		return fail_with(&err);
 	}
 	json_t *req = json_object(), *tests = json_array();
 	size_t lineno = 0;
@@ -106,7 +115,7 @@ static int run(struct cli *cli, int argc, char **argv)
 			json_decref(tests);
 			buf_free(&plan);
 			err_set(&err, ERR_INVALID, "test plan line %zu is not valid UTF-8", lineno);
-			return cli_fail(&err);
+			return fail_with(&err);
 		}
 		json_array_append_new(tests, s);
 	}
@@ -146,7 +155,7 @@ static int run(struct cli *cli, int argc, char **argv)
 			err_free(&err);
 			return st;
 		}
-		return cli_fail(&err);
+		return fail_with(&err);
 	}
 	json_t *doc = json_loadb(out.ptr, out.len, 0, NULL);
 	size_t nskip = json_array_size(json_object_get(doc, "skip"));
