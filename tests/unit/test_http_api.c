@@ -1,0 +1,255 @@
+/*
+ * test_http_api.c - the answers of the query API without HTTP (api.h),
+ * the ran-statuses parser and the store's statement cache.
+ * Data: tests/e2e/data/http-revisions.json (see its README).
+ */
+#include "api.h"
+#include "ingest.h"
+#include "store.h"
+#include "testutil.h"
+
+#define A "1f0c9d2e3b4a5968778695a4b3c2d1e0f9a8b7c6"
+
+static struct store *loaded(void)
+{
+	char *d = temp_dir();
+	struct buf p = BUF_INIT, data = BUF_INIT;
+	buf_addf(&p, "%s/t.db", d);
+	struct store *st;
+	struct err e = ERR_INIT;
+	cr_assert_eq(store_open(&st, p.ptr, 0, &e), 0, "%s", err_msg(&e));
+	char *f = srcdir_path("tests/e2e/data/http-revisions.json");
+	cr_assert_eq(buf_read_file(&data, f, 1 << 20), 0);
+	struct results_writer *w;
+	struct ingest_result r;
+	ingest_result_init(&r);
+	cr_assert_eq(results_writer_new(st, &w, &e), 0);
+	cr_assert_eq(ingest_kcidb(st, w, data.ptr, data.len, f, "test", &r, &e), 0, "%s",
+		     err_msg(&e));
+	results_writer_free(w);
+	ingest_result_free(&r);
+	buf_free(&data);
+	buf_free(&p);
+	free(f);
+	free(d);
+	return st;
+}
+
+static json_t *answer(struct buf *out)
+{
+	json_error_t je;
+	json_t *j = json_loadb(out->ptr, out->len, 0, &je);
+	cr_assert(j, "not JSON: %s: %s", je.text, out->ptr);
+	return j;
+}
+
+static const char *paths(json_t *arr, const char *key, struct buf *b)
+{
+	size_t i;
+	json_t *v;
+	buf_reset(b);
+	json_array_foreach(arr, i, v)
+	{
+		json_t *s = key ? json_object_get(v, key) : v;
+		buf_addf(b, "%s%s", i ? "," : "", json_string_value(s));
+	}
+	return buf_cstr(b);
+}
+
+Test(http_api, statuses_parse)
+{
+	const char *st[8];
+	struct err e = ERR_INIT;
+	cr_assert_eq(api_statuses_parse("PASS, FAIL  DONE,PASS", st, &e), 0);
+	cr_assert_str_eq(st[0], "PASS");
+	cr_assert_str_eq(st[1], "FAIL");
+	cr_assert_str_eq(st[2], "DONE");
+	cr_assert_null(st[3]);
+	cr_assert_eq(api_statuses_parse("PASS pass", st, &e), -1);
+	cr_assert(strstr(err_msg(&e), "'pass'"), "%s", err_msg(&e));
+	cr_assert_eq(api_statuses_parse(" , ", st, &e), -1);
+	err_free(&e);
+}
+
+Test(http_api, ran_validate)
+{
+	struct err e = ERR_INIT;
+	struct ran_query q = { 0 };
+	cr_assert_eq(api_ran_validate(&q, &e), -1);
+	q.commit = A;
+	cr_assert_eq(api_ran_validate(&q, &e), 0);
+	q.commit = "1F0C9D2E3B4A5968778695A4B3C2D1E0F9A8B7C6"; /* KCIDB hashes are lower-case */
+	cr_assert_eq(api_ran_validate(&q, &e), -1);
+	q.commit = A;
+	q.patchset = "";
+	cr_assert_eq(api_ran_validate(&q, &e), 0);
+	q.patchset = "abc";
+	cr_assert_eq(api_ran_validate(&q, &e), -1);
+	q.patchset = NULL;
+	q.test = "ltp\nx";
+	cr_assert_eq(api_ran_validate(&q, &e), -1);
+	cr_assert(strstr(err_msg(&e), "test"), "%s", err_msg(&e));
+	q.test = "ltp' OR 1=1 --";
+	cr_assert_eq(api_ran_validate(&q, &e), 0, "free text is data, not an error");
+	err_free(&e);
+}
+
+Test(http_api, ran_answer)
+{
+	struct store *st = loaded();
+	struct buf out = BUF_INIT, b = BUF_INIT;
+	struct err e = ERR_INIT;
+	struct ran_query q = { .commit = A };
+	cr_assert_eq(api_ran(st, &q, &out, &e), 0, "%s", err_msg(&e));
+	json_t *j = answer(&out);
+	cr_assert_eq(json_integer_value(json_object_get(j, "count")), 9);
+	cr_assert_str_eq(paths(json_object_get(j, "tests"), "path", &b),
+			 "boot,boot,kselftest.net,kselftest.net,ltp.fs.read,ltp.fs.read,"
+			 "ltp.fs.write,perf.bench,skipme");
+	json_decref(j);
+	/* '*' in a test prefix is a literal, not a glob */
+	q.test = "*";
+	buf_reset(&out);
+	cr_assert_eq(api_ran(st, &q, &out, &e), 0);
+	j = answer(&out);
+	cr_assert_eq(json_integer_value(json_object_get(j, "count")), 0);
+	json_decref(j);
+	q.test = "ltp.fs";
+	buf_reset(&out);
+	cr_assert_eq(api_ran(st, &q, &out, &e), 0);
+	j = answer(&out);
+	cr_assert_eq(json_integer_value(json_object_get(j, "count")), 3);
+	json_decref(j);
+	buf_free(&out);
+	buf_free(&b);
+	store_close(st);
+}
+
+Test(http_api, skip_decisions)
+{
+	struct store *st = loaded();
+	struct buf out = BUF_INIT, b = BUF_INIT;
+	struct err e = ERR_INIT;
+	const char *st_default[] = { "PASS", "FAIL", "DONE", NULL };
+	const char *body = "{\"commit\":\"" A "\",\"tests\":[\"new\",\"boot\",\"ltp.fs.write\","
+			   "\"kselftest.net\",\"new\",\"skipme\",\"pending\"]}";
+	cr_assert_eq(api_skip(st, body, strlen(body), st_default, &out, &e), 0, "%s",
+		     err_msg(&e));
+	json_t *j = answer(&out);
+	cr_assert_str_eq(paths(json_object_get(j, "skip"), "path", &b), "boot,kselftest.net");
+	cr_assert_str_eq(paths(json_object_get(j, "run"), NULL, &b),
+			 "new,ltp.fs.write,skipme,pending");
+	/* kselftest.net: lab1 MISS does not count, lab2 PASS does */
+	json_t *k = json_array_get(json_object_get(j, "skip"), 1);
+	cr_assert_str_eq(json_string_value(json_object_get(k, "origin")), "lab2");
+	json_decref(j);
+
+	const char *bad[] = {
+		"{\"commit\":\"" A "\"}",
+		"{\"commit\":\"" A "\",\"tests\":[\"\"]}",
+		"{\"commit\":\"" A "\",\"tests\":[],\"require\":[]}",
+		"{\"commit\":\"" A "\",\"tests\":[],\"x\":1}",
+		"{\"commit\":5,\"tests\":[]}",
+		"nope",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		buf_reset(&out);
+		cr_assert_eq(api_skip(st, bad[i], strlen(bad[i]), st_default, &out, &e), -1,
+			     "accepted %s", bad[i]);
+		cr_assert_eq(e.code, ERR_INVALID, "%s: %s", bad[i], err_msg(&e));
+		cr_assert_eq(out.len, 0);
+	}
+	err_free(&e);
+	buf_free(&out);
+	buf_free(&b);
+	store_close(st);
+}
+
+Test(http_api, results_cursor_walks_every_test_once)
+{
+	struct store *st = loaded();
+	struct buf out = BUF_INIT, ids = BUF_INIT, b = BUF_INIT;
+	struct err e = ERR_INIT;
+	char cursor[32] = "";
+	int pages = 0;
+	for (;;) {
+		buf_reset(&out);
+		cr_assert_eq(api_results(st, "", *cursor ? cursor : NULL, 5, &out, &e), 0, "%s",
+			     err_msg(&e));
+		json_t *j = answer(&out);
+		json_t *tests = json_object_get(json_object_get(j, "results"), "tests");
+		buf_addf(&ids, "%s%s", ids.len ? "," : "", paths(tests, "id", &b));
+		pages++;
+		json_t *nc = json_object_get(j, "next_cursor");
+		if (json_is_null(nc)) {
+			json_decref(j);
+			break;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", json_string_value(nc));
+		json_decref(j);
+		cr_assert_lt(pages, 10);
+	}
+	cr_assert_eq(pages, 3);
+	cr_assert_str_eq(ids.ptr, "lab1:t01,lab1:t02,lab1:t03,lab1:t04,lab1:t05,lab1:t06,lab1:t07,"
+				  "lab1:t08,lab1:t09,lab1:t10,lab1:t11,lab2:t12");
+	cr_assert_eq(api_results(st, "stauts:FAIL", NULL, 5, &out, &e), -1);
+	cr_assert_eq(e.code, ERR_INVALID);
+	cr_assert_eq(api_results(st, "", "12abc", 5, &out, &e), -1);
+	cr_assert_eq(api_results(st, "", NULL, 0, &out, &e), -1);
+	cr_assert_eq(api_results(st, "", NULL, API_RESULTS_MAX + 1, &out, &e), -1);
+	err_free(&e);
+	buf_free(&out);
+	buf_free(&ids);
+	buf_free(&b);
+	store_close(st);
+}
+
+Test(http_api, patch_not_found_and_found_by_checkout_message_id)
+{
+	struct store *st = loaded();
+	struct buf out = BUF_INIT;
+	struct err e = ERR_INIT;
+	cr_assert_eq(api_patch(st, "nobody@example.org", &out, &e), -1);
+	cr_assert_eq(e.code, ERR_NOTFOUND);
+	/* no patch row, but checkout lab1:c2 names the message itself */
+	cr_assert_eq(api_patch(st, "patch1@example.org", &out, &e), 0, "%s", err_msg(&e));
+	json_t *j = answer(&out);
+	cr_assert(json_is_null(json_object_get(j, "patch")));
+	json_t *co = json_array_get(json_object_get(j, "checkouts"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(co, "how")), "message_id");
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(co, "tests"), "total")), 2);
+	json_decref(j);
+	err_free(&e);
+	buf_free(&out);
+	store_close(st);
+}
+
+Test(http_api, statement_cache_reuses_and_evicts)
+{
+	struct store *st = loaded();
+	struct err e = ERR_INIT;
+	struct store_stmt *a, *a2, *s;
+	cr_assert_eq(store_prepare_cached(st, &a, "SELECT COUNT(*) FROM tests", &e), 0);
+	cr_assert_eq(store_step(a, &e), STORE_ROW);
+	cr_assert_eq(store_col_int(a, 0), 12);
+	/* handed out again, reset, still usable */
+	cr_assert_eq(store_prepare_cached(st, &a2, "SELECT COUNT(*) FROM tests", &e), 0);
+	cr_assert_eq(a, a2);
+	cr_assert_eq(store_step(a2, &e), STORE_ROW);
+	cr_assert_eq(store_col_int(a2, 0), 12);
+	store_reset(a2);
+	/* more distinct statements than the cache holds: the oldest is finalized */
+	for (int i = 0; i < STORE_STMT_CACHE + 3; i++) {
+		char sql[64];
+		snprintf(sql, sizeof(sql), "SELECT %d", i);
+		cr_assert_eq(store_prepare_cached(st, &s, sql, &e), 0);
+		cr_assert_eq(store_step(s, &e), STORE_ROW);
+		cr_assert_eq(store_col_int(s, 0), i);
+		store_reset(s);
+	}
+	cr_assert_eq(store_prepare_cached(st, &a, "SELECT COUNT(*) FROM tests", &e), 0);
+	cr_assert_eq(store_step(a, &e), STORE_ROW);
+	store_reset(a);
+	err_free(&e);
+	store_close(st); /* finalizes every cached statement (ASan would see a leak) */
+}
