@@ -12,6 +12,8 @@
  */
 #include "api.h"
 #include "daemon.h"
+#include "feed_atom.h"
+#include "feed_reader.h"
 #include "formats.h"
 #include "httpd.h"
 #include "log.h"
@@ -37,7 +39,7 @@ struct api {
 	uint64_t started_ns;
 };
 
-enum job_kind { J_RAN, J_SKIP, J_RESULTS, J_PATCH, J_HEALTH };
+enum job_kind { J_RAN, J_SKIP, J_RESULTS, J_PATCH, J_HEALTH, J_TOPICS, J_ATOM };
 
 struct qparam {
 	char *k, *v;
@@ -51,6 +53,8 @@ struct api_job {
 	size_t nqp;
 	struct ran_query rq;
 	char *msgid;
+	char *feeds_dir, *topic, *base_url; /* feeds */
+	const char *ctype;                  /* of a 200 answer; JSON when NULL */
 	const char *statuses[8];
 	size_t limit;
 	struct buf out;
@@ -194,10 +198,56 @@ static int status_of(const struct err *e)
 	}
 }
 
+/* GET /feeds/: the topics of DATADIR/feeds (schema/api/feeds.json). */
+static int topics_json(struct api_job *j, struct buf *out, struct err *err)
+{
+	struct feed_topic_info *t;
+	size_t n;
+	if (feed_topics_list(j->feeds_dir, &t, &n, err) < 0)
+		return -1;
+	json_t *o = json_object(), *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_object();
+		struct buf atom = BUF_INIT;
+		char newest[32] = "";
+		buf_addf(&atom, "/feeds/%s/new.atom", t[i].name);
+		json_object_set_new(e, "name", json_string(t[i].name));
+		json_object_set_new(e, "description", t[i].info.description
+							      ? json_string(t[i].info.description)
+							      : json_null());
+		json_object_set_new(e, "messages", json_integer((json_int_t)t[i].info.messages));
+		json_object_set_new(e, "epochs", json_integer(t[i].info.epochs));
+		if (t[i].info.newest_time)
+			fmt_unix_rfc3339(t[i].info.newest_time, newest);
+		json_object_set_new(e, "updated", *newest ? json_string(newest) : json_null());
+		json_object_set_new(e, "atom", json_string(atom.ptr));
+		buf_free(&atom);
+		json_array_append_new(arr, e);
+	}
+	feed_topics_free(t, n);
+	json_object_set_new(o, "topics", arr);
+	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	buf_adds(out, s);
+	buf_addch(out, '\n');
+	free(s);
+	json_decref(o);
+	return 0;
+}
+
 static void job_run(struct qpool_job *qj, struct store *st, struct err *open_err)
 {
 	struct api_job *j = (struct api_job *)qj;
 	int r = 0;
+	if (j->kind == J_TOPICS || j->kind == J_ATOM) {
+		/* feeds are read from git, not from the store */
+		r = j->kind == J_ATOM ? feed_atom_render(j->feeds_dir, j->topic, j->base_url,
+							 j->limit, &j->out, &j->err)
+				      : topics_json(j, &j->out, &j->err);
+		if (r < 0 && j->err.code == ERR_USAGE)
+			j->err.code = ERR_NOTFOUND; /* an unsafe name is no topic of ours */
+		j->status = r < 0 ? status_of(&j->err) : 200;
+		return;
+	}
 	if (!st) {
 		j->status = 503;
 		err_set(&j->err, ERR_DB, "%s", err_msg(open_err));
@@ -244,6 +294,9 @@ static void job_run(struct qpool_job *qj, struct store *st, struct err *open_err
 		}
 		break;
 	}
+	case J_TOPICS:
+	case J_ATOM:
+		break; /* answered above */
 	}
 	j->status = r < 0 ? status_of(&j->err) : 200;
 }
@@ -252,6 +305,9 @@ static void job_free(struct api_job *j)
 {
 	qparams_free(j->qp, j->nqp);
 	free(j->msgid);
+	free(j->feeds_dir);
+	free(j->topic);
+	free(j->base_url);
 	buf_free(&j->out);
 	err_free(&j->err);
 	free(j);
@@ -261,7 +317,8 @@ static void job_done(struct qpool_job *qj)
 {
 	struct api_job *j = (struct api_job *)qj;
 	if (j->status == 200) {
-		httpd_respond(j->req, 200, "application/json", &j->out, CACHE_API);
+		httpd_respond(j->req, 200, j->ctype ? j->ctype : "application/json", &j->out,
+			      CACHE_API);
 	} else if (j->status >= 500) {
 		/* the detail may hold SQL or paths: log it, never send it */
 		log_error("http.error", "id=%llu path=%s error=%s",
@@ -399,6 +456,61 @@ static void h_patch(struct api *a, struct httpd_req *req, const char *rest)
 	qpool_submit(a->pool, &j->base);
 }
 
+static char *feeds_dir(struct api *a)
+{
+	struct buf b = BUF_INIT;
+	buf_addf(&b, "%s/feeds", a->d->datadir);
+	return buf_detach(&b);
+}
+
+/* /feeds/ (the topic list) and /feeds/TOPIC/new.atom */
+static void h_feeds(struct api *a, struct httpd_req *req, const char *rest)
+{
+	static const char *const none[] = { NULL }, *const lim[] = { "limit", NULL };
+	const char *slash = strchr(rest, '/');
+	int list = !*rest;
+	struct api_job *j = job_new(a, req, list ? J_TOPICS : J_ATOM);
+	if (with_params(j, list ? none : lim) < 0)
+		return;
+	j->feeds_dir = feeds_dir(a);
+	if (list) {
+		qpool_submit(a->pool, &j->base);
+		return;
+	}
+	if (!slash || strcmp(slash, "/new.atom") || slash == rest) {
+		httpd_respond_error(req, 404, NULL,
+				    "no such feed document: feeds are at /feeds/TOPIC/new.atom");
+		job_free(j);
+		return;
+	}
+	struct buf t = BUF_INIT;
+	if (url_decode(rest, (size_t)(slash - rest), 0, &t) < 0) {
+		httpd_respond_error(req, 400, NULL, "topic name: bad percent-encoding");
+		buf_free(&t);
+		job_free(j);
+		return;
+	}
+	j->topic = buf_detach(&t);
+	const char *l = qget(j, "limit");
+	j->limit = 0;
+	if (l) {
+		char *end;
+		long v = strtol(l, &end, 10);
+		if (!*l || *end || v < 1 || v > FEED_ATOM_LIMIT_MAX) {
+			httpd_respond_error(req, 400, NULL, "limit must be between 1 and %d",
+					    FEED_ATOM_LIMIT_MAX);
+			job_free(j);
+			return;
+		}
+		j->limit = (size_t)v;
+	}
+	/* links: the public feed URL when configured, else where this server serves them */
+	const char *base = config_get(a->d->cfg, "feed", NULL, "url");
+	j->base_url = xstrdup(base ? base : "/feeds");
+	j->ctype = "application/atom+xml; charset=utf-8";
+	qpool_submit(a->pool, &j->base);
+}
+
 static void h_healthz(struct api *a, struct httpd_req *req, const char *rest)
 {
 	static const char *const allowed[] = { NULL };
@@ -454,6 +566,7 @@ static const struct route {
 	{ "/api/v1/patches/", 1, "patches", M_GET, "GET, HEAD", h_patch },
 	{ "/metrics", 0, "metrics", M_GET, "GET, HEAD", h_metrics },
 	{ "/healthz", 0, "healthz", M_GET, "GET, HEAD", h_healthz },
+	{ "/feeds/", 1, "feeds", M_GET, "GET, HEAD", h_feeds },
 };
 
 static void handle(struct httpd_req *req, void *arg)
