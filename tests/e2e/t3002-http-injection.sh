@@ -74,7 +74,8 @@ for v in "${INJ[@]}"; do
 	get "/api/v1/ran?commit=$A&patchset=$e";        check "ran patchset=$v" "empty|400" .count
 	get "/api/v1/ran?patch_id=$e";                  check "ran patch_id=$v" "empty|400" .count
 	get "/api/v1/ran?msgid=$e";                     check "ran msgid=$v" empty .count
-	get "/api/v1/ran?commit=$A&test=$e";            check "ran test=$v" empty .count
+	# ('*' is the filter language's glob, in test= as in q=: such values may match)
+	[[ "$v" == *'*'* ]] || { get "/api/v1/ran?commit=$A&test=$e"; check "ran test=$v" empty .count; }
 	get "/api/v1/ran?commit=$A&origin=$e";          check "ran origin=$v" empty .count
 	# /api/v1/skip: every field
 	post "{\"commit\":$js,\"tests\":[\"boot\"]}";   check "skip commit=$v" "empty|400" '.skip|length'
@@ -108,7 +109,7 @@ ajv_api error "$T"/errors/*.json >/dev/null || fail "400 answers do not match sc
 
 # the same through the CLI twins
 for v in "${INJ[@]}"; do
-	expect_rc 1 cf query ran --commit "$A" --test "$v" 2>/dev/null
+	[[ "$v" == *'*'* ]] || expect_rc 1 cf query ran --commit "$A" --test "$v" 2>/dev/null
 	expect_rc 1 cf query ran --commit "$A" --origin "$v" 2>/dev/null
 	out=$(printf '%s\n' "$v" | cf skip --commit "$A" --origin "$v" 2>/dev/null) || fail "cli skip"
 	[ "$out" = "$v" ] || fail "cli skip: '$out'"

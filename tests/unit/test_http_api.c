@@ -107,13 +107,16 @@ Test(http_api, ran_answer)
 			 "boot,boot,kselftest.net,kselftest.net,ltp.fs.read,ltp.fs.read,"
 			 "ltp.fs.write,perf.bench,skipme");
 	json_decref(j);
-	/* '*' in a test prefix is a literal, not a glob */
-	q.test = "*";
-	buf_reset(&out);
-	cr_assert_eq(api_ran(st, &q, &out, &e), 0);
-	j = answer(&out);
-	cr_assert_eq(json_integer_value(json_object_get(j, "count")), 0);
-	json_decref(j);
+	/* LIKE's own metacharacters in a test prefix are literals */
+	const char *lits[] = { "%", "_", "b_ot", "%oot", "\\" };
+	for (size_t i = 0; i < sizeof(lits) / sizeof(*lits); i++) {
+		q.test = lits[i];
+		buf_reset(&out);
+		cr_assert_eq(api_ran(st, &q, &out, &e), 0);
+		j = answer(&out);
+		cr_assert_eq(json_integer_value(json_object_get(j, "count")), 0, "test=%s", lits[i]);
+		json_decref(j);
+	}
 	q.test = "ltp.fs";
 	buf_reset(&out);
 	cr_assert_eq(api_ran(st, &q, &out, &e), 0);
