@@ -131,7 +131,17 @@ void adapter_output_free(struct adapter_output *out)
 	for (size_t i = 0; i < out->nreqs; i++)
 		adapter_request_free(&out->reqs[i]);
 	free(out->reqs);
+	buf_free(&out->notes);
 	memset(out, 0, sizeof(*out));
+}
+
+void adapter_note(struct adapter_output *out, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vaddf(&out->notes, fmt, ap);
+	va_end(ap);
+	buf_addch(&out->notes, '\n');
 }
 
 void adapter_add(struct adapter_output *out, const struct adapter_source *src, enum kcidb_type t,

@@ -35,9 +35,9 @@
  * deduplicated by id when stored).
  *
  * Cursors are JSON objects owned by the adapter.  A unit's cursor update
- * is shallow-merged into the source's cursor (json_object_update: the
- * update's top-level keys replace the old ones), so an adapter walking
- * several listings (GitLab projects) keeps one key per listing.
+ * is shallow-merged into the source's cursor (the update's top-level keys
+ * replace the old ones; a key set to JSON null is removed), so an adapter
+ * walking several listings (GitLab projects) keeps one key per listing.
  *
  * Merge rule reminder (schema/merge-rule.md): the first non-null value of
  * a field wins.  An adapter must therefore emit a field only once it is
@@ -131,6 +131,7 @@ struct adapter_output {
 	json_t *cursor;               /* cursor update for this unit (an object), or NULL */
 	struct adapter_request *reqs; /* follow-up requests, in the order asked for */
 	size_t nreqs;
+	struct buf notes;             /* warnings for the log, one per line (adapter_note) */
 };
 
 struct adapter {
@@ -232,6 +233,9 @@ void adapter_add(struct adapter_output *out, const struct adapter_source *src, e
 struct adapter_request *adapter_request_add(struct adapter_output *out, unsigned kind,
 					    unsigned flags, json_t *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+/* Record a warning the engine logs with the source and URL (something skipped). */
+void adapter_note(struct adapter_output *out, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* Replace out->cursor (reference stolen). */
 void adapter_set_cursor(struct adapter_output *out, json_t *cursor);
 void adapter_request_free(struct adapter_request *r);

@@ -9,8 +9,12 @@
 
 static const struct config_key no_keys[] = { { NULL, 0, NULL } };
 
-const struct adapter *const adapters[] = { NULL };
-const size_t adapters_count = 0;
+extern const struct adapter adapter_gitlab;
+
+const struct adapter *const adapters[] = {
+	&adapter_gitlab,
+};
+const size_t adapters_count = sizeof(adapters) / sizeof(*adapters);
 
 const struct adapter *adapter_find(const char *type)
 {

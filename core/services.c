@@ -3,10 +3,11 @@
  */
 #include "daemon.h"
 
-extern const struct service service_spool, service_publisher, service_http;
+extern const struct service service_spool, service_publisher, service_http, service_poller;
 
 const struct service *const services[] = {
 	&service_spool,
+	&service_poller,
 	&service_publisher,
 	&service_http,
 };

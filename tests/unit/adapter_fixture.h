@@ -34,10 +34,17 @@ static inline const char *fx_dir(void)
 	return f;
 }
 
+/* rel under $FIXTURES, or "local:rel" under $SRCDIR/tests/fixtures (constructed files). */
 static inline void fx_read(struct buf *b, const char *rel)
 {
 	struct buf p = BUF_INIT;
-	buf_addf(&p, "%s/%s", fx_dir(), rel);
+	if (!strncmp(rel, "local:", 6)) {
+		const char *src = getenv("SRCDIR");
+		cr_assert(src, "SRCDIR is not set");
+		buf_addf(&p, "%s/tests/fixtures/%s", src, rel + 6);
+	} else {
+		buf_addf(&p, "%s/%s", fx_dir(), rel);
+	}
 	cr_assert(buf_read_file(b, p.ptr, 256u << 20) == 0, "cannot read %s", p.ptr);
 	buf_free(&p);
 }
@@ -170,6 +177,26 @@ static inline size_t fx_count(const struct adapter_output *out, const char *plur
 static inline const char *fx_str(json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
+}
+
+/* Run one parse step into a fresh output; asserts success. */
+static inline void fx_parse(const struct adapter_source *src, const struct adapter_request *req,
+			    const struct adapter_response *resp, struct adapter_output *out)
+{
+	struct err err = ERR_INIT;
+	adapter_output_init(out);
+	int r = src->adapter->parse(src, req, resp, out, &err);
+	cr_assert(r == 0, "parse failed: %s", err_msg(&err));
+	err_free(&err);
+}
+
+/* The i-th follow-up request whose URL contains `needle`, or NULL. */
+static inline struct adapter_request *fx_req(struct adapter_output *out, const char *needle)
+{
+	for (size_t i = 0; i < out->nreqs; i++)
+		if (strstr(out->reqs[i].url, needle))
+			return &out->reqs[i];
+	return NULL;
 }
 
 /* Validate out->doc as KCIDB v5.3 (what the engine does before storing). */
