@@ -7,7 +7,8 @@ Independent of cifeed: messages are split on mboxrd "From " lines, the
 ">From" quoting is undone, and each message becomes one commit whose tree
 holds exactly `m` (public-inbox-v2.md section 2).  With --epochs N the
 messages are spread over N epochs (git/0.git ... git/N-1.git), each with
-its own root commit.  --only-first K writes the first K messages; appending
+its own root commit; --new-epoch starts after the newest existing epoch
+instead of continuing it.  --only-first K writes the first K messages; appending
 to an existing inbox continues the newest epoch (--skip-first K skips the
 first K messages of the mbox).
 """
@@ -27,6 +28,7 @@ def main():
     ap.add_argument('--epochs', type=int, default=1)
     ap.add_argument('--skip-first', type=int, default=0)
     ap.add_argument('--only-first', type=int, default=None)
+    ap.add_argument('--new-epoch', action='store_true', help='start a new epoch instead of continuing the newest')
     a = ap.parse_args()
     msgs = list(messages(a.mbox))[a.skip_first:]
     if a.only_first is not None:
@@ -35,7 +37,7 @@ def main():
     open(os.path.join(a.inbox, 'inbox.lock'), 'ab').close()
     per = -(-len(msgs) // a.epochs) if msgs else 0
     existing = sorted(int(d[:-4]) for d in os.listdir(os.path.join(a.inbox, 'git')) if d.endswith('.git'))
-    first_epoch = existing[-1] if existing else 0
+    first_epoch = (existing[-1] + (1 if a.new_epoch else 0)) if existing else 0
     for e in range(a.epochs):
         chunk = msgs[e * per:(e + 1) * per]
         if not chunk:
