@@ -21,20 +21,18 @@
 
 extern const struct command cmd_patches;
 
-/* filter glob ('*' only) to SQL GLOB */
-static char *to_glob(const char *v, int lower)
+#define LIKE " LIKE ? ESCAPE '\\'"
+
+/* the filter value as a LIKE pattern, lower-cased for case-insensitive keys */
+static char *to_like(const char *v, int lower)
 {
-	struct buf b = BUF_INIT;
-	for (const char *c = v; *c; c++) {
-		char ch = lower ? (char)tolower((unsigned char)*c) : *c;
-		if (ch == '?')
-			buf_adds(&b, "[?]");
-		else if (ch == '[')
-			buf_adds(&b, "[[]");
-		else
-			buf_addch(&b, ch);
-	}
-	return buf_detach(&b);
+	char *l = xstrdup(v);
+	if (lower)
+		for (char *c = l; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+	char *p = filter_like_pattern(l, "");
+	free(l);
+	return p;
 }
 
 static void param(struct filter_params *p, char *v)
@@ -46,8 +44,13 @@ static void param(struct filter_params *p, char *v)
 static void cmp(struct buf *sql, struct filter_params *p, const char *col,
 		const struct filter_term *t)
 {
-	buf_addf(sql, t->glob ? "%s GLOB ?" : "%s = ?", col);
-	param(p, t->glob ? to_glob(t->value, 0) : xstrdup(t->value));
+	if (t->glob) {
+		buf_addf(sql, "%s" LIKE, col);
+		param(p, to_like(t->value, 0));
+	} else {
+		buf_addf(sql, "%s = ?", col);
+		param(p, xstrdup(t->value));
+	}
 }
 
 /* One term as a predicate on patches `pa`. */
@@ -70,8 +73,9 @@ static void term_sql(const struct filter_term *t, struct buf *sql, struct filter
 		buf_adds(sql, "))");
 		return;
 	case FK_AUTHOR: {
-		char *g = to_glob(t->value, 1);
-		buf_adds(sql, "(lower(pa.author_email) GLOB ? OR lower(pa.author_name) GLOB ?)");
+		/* name or address, case-insensitively, as filter.c does for checkouts */
+		char *g = to_like(t->value, 1);
+		buf_adds(sql, "(lower(pa.author_email)" LIKE " OR lower(pa.author_name)" LIKE ")");
 		param(p, xstrdup(g));
 		param(p, g);
 		return;
