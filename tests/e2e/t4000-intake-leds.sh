@@ -23,7 +23,7 @@ cat >>"$T/data/cifeed.conf" <<EOC
 	path = $T/inbox
 	batch = 300
 EOC
-cf intake 2>"$T/intake.log" || { cat "$T/intake.log"; fail "intake"; }
+cf poll --once 2>"$T/intake.log" || { cat "$T/intake.log"; fail "intake"; }
 grep -q 'event=intake.done source=leds epochs=3 commits=1400 messages=1400' "$T/intake.log" ||
 	fail "intake log: $(cat "$T/intake.log")"
 
@@ -83,7 +83,7 @@ EOP
 
 # a second pass finds nothing new and changes nothing
 cf patches --json >"$T/before.json"
-cf intake 2>"$T/intake2.log" || fail "second intake"
+cf poll --once 2>"$T/intake2.log" || fail "second intake"
 grep -q 'commits=0 messages=0' "$T/intake2.log" || fail "second pass read again: $(cat "$T/intake2.log")"
 cf patches --json | cmp -s - "$T/before.json" || fail "second pass changed the output"
 pass

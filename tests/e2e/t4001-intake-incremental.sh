@@ -20,7 +20,7 @@ snapshot() { # DATADIR OUT
 # compare the incremental store with a fresh read of the archive as it is now
 check_fresh() { # LABEL
 	rm -rf "$T/fresh" && conf "$T/fresh"
-	"$CIFEED" -d "$T/fresh" intake 2>/dev/null || fail "$1: fresh intake"
+	"$CIFEED" -d "$T/fresh" poll --once 2>/dev/null || fail "$1: fresh intake"
 	snapshot "$T/fresh" "$T/fresh.json"
 	snapshot "$T/data" "$T/incr.json"
 	cmp -s "$T/fresh.json" "$T/incr.json" ||
@@ -31,13 +31,13 @@ npatches() { cf patches --json | python3 -c 'import json,sys; print(sum(len(s["p
 
 conf "$T/data"
 python3 "$E2E/mkinbox.py" "$MBOX" "$INBOX" --only-first 500 >/dev/null || fail mkinbox
-cf intake 2>/dev/null || fail "intake 1"
+cf poll --once 2>/dev/null || fail "intake 1"
 check_fresh "first 500"
 n1=$(npatches)
 
 # more commits on the same epoch
 python3 "$E2E/mkinbox.py" "$MBOX" "$INBOX" --skip-first 500 --only-first 300 >/dev/null
-cf intake 2>/dev/null || fail "intake 2"
+cf poll --once 2>/dev/null || fail "intake 2"
 check_fresh "800 in epoch 0"
 n2=$(npatches)
 [ "$n2" -gt "$n1" ] || fail "no new patches after appending ($n1 -> $n2)"
@@ -45,7 +45,7 @@ n2=$(npatches)
 # a new epoch
 python3 "$E2E/mkinbox.py" "$MBOX" "$INBOX" --skip-first 800 --only-first 300 --new-epoch >/dev/null
 [ -d "$INBOX/git/1.git" ] || fail "no epoch 1"
-cf intake 2>/dev/null || fail "intake 3"
+cf poll --once 2>/dev/null || fail "intake 3"
 check_fresh "epoch 1"
 grep -q '"1"' <(sqlite3 "$T/data/cifeed.db" "SELECT cursor FROM source_cursors WHERE source = 'leds'") ||
 	fail "no cursor for epoch 1"
@@ -72,7 +72,7 @@ c=$(echo rm | GIT_AUTHOR_NAME=x GIT_AUTHOR_EMAIL=x@x GIT_COMMITTER_NAME=x GIT_CO
 git -C "$E1" update-ref refs/heads/master "$c"
 # make sure the victim is a patch mail stored before the removal
 cf patches --json "msgid:$vmsgid" >/dev/null; had=$?
-cf intake 2>/dev/null || fail "intake d"
+cf poll --once 2>/dev/null || fail "intake d"
 cf patches --json "msgid:$vmsgid" >/dev/null; now=$?
 [ "$now" = 1 ] || fail "message <$vmsgid> still listed after its removal"
 note "d removal of <$vmsgid> (was listed: $([ $had = 0 ] && echo yes || echo no))"
@@ -81,7 +81,7 @@ check_fresh "after d"
 # a rewritten history: drop the last 60 commits of epoch 1, add others
 git -C "$E1" update-ref refs/heads/master master~60
 python3 "$E2E/mkinbox.py" "$MBOX" "$INBOX" --skip-first 1100 --only-first 150 >/dev/null
-cf intake 2>"$T/rw.log" || fail "intake after rewrite"
+cf poll --once 2>"$T/rw.log" || fail "intake after rewrite"
 grep -q 'event=intake.rewrite source=leds epoch=1' "$T/rw.log" || fail "rewrite not detected: $(cat "$T/rw.log")"
 check_fresh "rewrite (old commits present)"
 
@@ -89,19 +89,19 @@ check_fresh "rewrite (old commits present)"
 git -C "$E1" update-ref refs/heads/master master~30
 python3 "$E2E/mkinbox.py" "$MBOX" "$INBOX" --skip-first 1250 --only-first 150 >/dev/null
 git -C "$E1" reflog expire --expire=now --all && git -C "$E1" gc -q --prune=now
-cf intake 2>"$T/rw2.log" || fail "intake after rewrite+gc"
+cf poll --once 2>"$T/rw2.log" || fail "intake after rewrite+gc"
 grep -q 'action="re-read epoch"' "$T/rw2.log" || fail "lost history not detected: $(cat "$T/rw2.log")"
 check_fresh "rewrite (old commits gone)"
 
 # kill -9 at random moments during a long read; the finished store is exact
 rm -rf "$T/data" && conf "$T/data"
 for i in 1 2 3 4 5 6; do
-	cf intake 2>/dev/null &
+	cf poll --once 2>/dev/null &
 	pid=$!
 	sleep "0.$((RANDOM % 9 + 1))"
 	kill -9 "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 done
-cf intake 2>/dev/null || fail "intake after kills"
+cf poll --once 2>/dev/null || fail "intake after kills"
 check_fresh "after kill -9"
 pass
