@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # install-deps.sh LIST... - install the Debian packages named in the given
-# package lists (one per line, '#' comments) that are not installed yet.
+# package lists that are not installed yet.  List lines: "PACKAGE [COMMAND]"
+# ('#' comments); with a COMMAND, the package counts as present when that
+# command is on PATH (e.g. Node.js and npm from another source).
 # Used by deploy/demo.sh and tests/run.sh; needs root or sudo for apt-get.
 set -euo pipefail
 want=()
 for list in "$@"; do
-	while read -r pkg _; do
+	while read -r pkg cmd _; do
 		case "$pkg" in ''|'#'*) continue ;; esac
+		case "$cmd" in '#'*) cmd="" ;; esac
+		[ -n "$cmd" ] && command -v "$cmd" >/dev/null 2>&1 && continue
 		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
 			want+=("$pkg")
 	done <"$list"
