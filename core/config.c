@@ -99,6 +99,37 @@ static const struct config_section sections[] = {
 	{ "bot", 1, bot_common_keys, bot_extra },
 };
 
+const struct config_section *config_sections(size_t *n)
+{
+	*n = sizeof(sections) / sizeof(*sections);
+	return sections;
+}
+
+const char *config_type_name(enum config_type t)
+{
+	switch (t) {
+	case CFG_STRING:
+		return "string";
+	case CFG_BOOL:
+		return "boolean";
+	case CFG_INT:
+		return "integer";
+	case CFG_DURATION:
+		return "duration";
+	case CFG_PATH:
+		return "path";
+	case CFG_URL:
+		return "url";
+	case CFG_FILTER:
+		return "filter";
+	case CFG_LISTEN:
+		return "host:port";
+	case CFG_NAME:
+		return "name";
+	}
+	return "?";
+}
+
 /* ------------------------------------------------------------ values */
 
 int config_parse_bool(const char *s, int *out)

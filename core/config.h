@@ -92,6 +92,11 @@ int config_parse_bool(const char *s, int *out);
 int config_parse_int(const char *s, int64_t *out);
 int config_parse_duration(const char *s, int64_t *secs);
 
+/* The registered sections (for `cifeed config keys`). */
+const struct config_section *config_sections(size_t *n);
+/* Human name of a value type ("duration", "boolean", ...). */
+const char *config_type_name(enum config_type t);
+
 /* Write the commented default cifeed.conf for `cifeed init` (O_EXCL). */
 int config_write_default(const char *path, struct err *err);
 

@@ -4,10 +4,10 @@
 #include "cli.h"
 
 extern const struct command cmd_init, cmd_ingest, cmd_export, cmd_query, cmd_serve, cmd_patches,
-	cmd_feed, cmd_skip, cmd_poll;
+	cmd_feed, cmd_skip, cmd_poll, cmd_config;
 
 const struct command *const commands[] = {
 	&cmd_init, &cmd_ingest, &cmd_export, &cmd_query, &cmd_serve, &cmd_patches, &cmd_feed,
-	&cmd_skip, &cmd_poll,
+	&cmd_skip, &cmd_poll, &cmd_config,
 };
 const size_t commands_count = sizeof(commands) / sizeof(*commands);

@@ -64,6 +64,21 @@ out=$(cf export 2>&1); rc=$?
 [ $rc = 4 ] && echo "$out" | grep -q "cifeed.conf" || fail "syntax error: $rc $out"
 cp "$T/good.conf" "$T/data/cifeed.conf"
 
+# config check / keys
+cf config check | grep -q "cifeed.conf: ok" || fail "config check"
+cf config keys | grep -q '^\[source "NAME"\]' || fail "config keys lists no source section"
+for k in listen token-file filter epoch-size max-submission; do
+	cf config keys | grep -q "^    $k " || fail "config keys misses $k"
+done
+printf '[serve]\n\tlisten = nowhere\n' >>"$T/data/cifeed.conf"
+out=$(cf config 2>&1); rc=$?
+[ $rc = 4 ] && echo "$out" | grep -q "\[serve\] listen: 'nowhere': is not HOST:PORT" || fail "config check of a bad value: $rc $out"
+cp "$T/good.conf" "$T/data/cifeed.conf"
+# every key the example configuration uses is accepted
+cp "$SRCDIR/deploy/cifeed.conf.example" "$T/data/cifeed.conf"
+out=$(cf config check 2>&1) || fail "deploy/cifeed.conf.example does not validate: $out"
+cp "$T/good.conf" "$T/data/cifeed.conf"
+
 # a database newer than the binary is refused with a clear message
 sqlite3 "$T/data/cifeed.db" "insert into schema_migrations values (9999, 'future', 'x')"
 out=$(cf export 2>&1); rc=$?
