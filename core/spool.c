@@ -33,97 +33,90 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Move dir/name into dir/sub/, never overwriting an earlier file of that name. */
-static int move_to(const char *dir, const char *name, const char *sub, char **dest_out,
-		   struct err *err)
+/* dir/sub/name, or name.1, name.2, ... if taken: never overwrite an earlier file. */
+static char *pick_dest(const char *dir, const char *name, const char *sub)
 {
-	struct buf src = BUF_INIT, dst = BUF_INIT;
-	buf_addf(&src, "%s/%s", dir, name);
+	struct buf dst = BUF_INIT;
 	buf_addf(&dst, "%s/%s/%s", dir, sub, name);
 	for (int n = 1; access(dst.ptr, F_OK) == 0; n++) {
 		buf_reset(&dst);
 		buf_addf(&dst, "%s/%s/%s.%d", dir, sub, name, n);
 	}
-	int r = 0;
-	if (rename(src.ptr, dst.ptr) < 0)
-		r = err_errno(err, ERR_IO, "move %s to %s/", src.ptr, sub);
-	struct buf subdir = BUF_INIT;
-	buf_addf(&subdir, "%s/%s", dir, sub);
-	if (r == 0)
-		r = fs_fsync_dir(subdir.ptr, err);
-	buf_free(&subdir);
-	buf_free(&src);
-	if (r == 0 && dest_out)
-		*dest_out = buf_detach(&dst);
-	buf_free(&dst);
+	return buf_detach(&dst);
+}
+
+static int move_to(const char *src, const char *dest, struct err *err)
+{
+	if (rename(src, dest) < 0)
+		return err_errno(err, ERR_IO, "move %s to %s", src, dest);
+	char *d = fs_dirname(dest);
+	int r = fs_fsync_dir(d, err);
+	free(d);
 	return r;
 }
 
+/*
+ * Ingest one spool file and move it.  For a rejected file the .err is
+ * written before the file moves, so a crash in between leaves the file in
+ * the spool to be judged again, never a failed/ file without its reason.
+ */
 static int handle_file(const char *dir, const char *name, struct store *st,
 		       struct results_writer *w, size_t max, struct err *err)
 {
-	struct buf path = BUF_INIT, data = BUF_INIT, source = BUF_INIT;
-	struct ingest_result res;
+	struct buf path = BUF_INIT, source = BUF_INIT;
+	struct ingest_item it;
 	struct err ierr = ERR_INIT;
+	char *dest = NULL;
 	int rc = 0;
 
-	ingest_result_init(&res);
+	ingest_item_init(&it);
 	buf_addf(&path, "%s/%s", dir, name);
 	buf_addf(&source, "spool:%s", name);
 	struct stat sb;
 	if (stat(path.ptr, &sb) < 0 || !S_ISREG(sb.st_mode))
 		goto out; /* vanished or not a file: not ours */
-	int r;
-	if (buf_read_file(&data, path.ptr, max) < 0) {
-		if (errno == EFBIG)
-			r = err_set(&ierr, ERR_INVALID,
-				    "%s: rejected: larger than the %zu-byte limit", name, max);
-		else
-			r = err_errno(&ierr, ERR_IO, "read %s", path.ptr);
-	} else {
-		r = ingest_kcidb(st, w, data.ptr, data.len, name, source.ptr, &res, &ierr);
-	}
+	it.path = path.ptr;
+	it.name = name;
+	it.source = source.ptr;
+	ingest_prepare(&it, max);
+	int r = ingest_commit(st, w, &it, &ierr);
 	if (r == 0) {
-		char *dest = NULL;
-		if (move_to(dir, name, "done", &dest, err) < 0) {
+		dest = pick_dest(dir, name, "done");
+		if (move_to(path.ptr, dest, err) < 0) {
 			rc = -1;
 			goto out;
 		}
-		if (res.duplicate)
+		if (it.res.duplicate)
 			log_info("spool.duplicate", "file=%s submission=%lld", name,
-				 (long long)res.dup_id);
+				 (long long)it.res.dup_id);
 		else
 			log_info("spool.ingested",
 				 "file=%s submission=%lld tests=%zu new=%zu updated=%zu", name,
-				 (long long)res.stats.submission_id, res.stats.counts[KCIDB_TEST],
-				 res.stats.created, res.stats.updated);
-		free(dest);
+				 (long long)it.res.stats.submission_id,
+				 it.res.stats.counts[KCIDB_TEST], it.res.stats.created,
+				 it.res.stats.updated);
 	} else if (ierr.code == ERR_INVALID) {
-		char *dest = NULL;
-		if (move_to(dir, name, "failed", &dest, err) < 0) {
-			rc = -1;
-			goto out;
-		}
+		dest = pick_dest(dir, name, "failed");
 		struct buf errpath = BUF_INIT, msg = BUF_INIT;
 		buf_addf(&errpath, "%s.err", dest);
 		buf_addf(&msg, "%s\n", err_msg(&ierr));
-		if (fs_write_atomic(errpath.ptr, msg.ptr, msg.len, err) < 0)
-			rc = -1;
-		log_warn("spool.rejected", "file=%s errors=%zu moved_to=%s", name,
-			 res.errors.count ? res.errors.count : (size_t)1, dest);
+		rc = fs_write_atomic(errpath.ptr, msg.ptr, msg.len, err);
+		if (rc == 0)
+			rc = move_to(path.ptr, dest, err);
+		if (rc == 0)
+			log_warn("spool.rejected", "file=%s errors=%zu moved_to=%s", name,
+				 it.res.errors.count ? it.res.errors.count : (size_t)1, dest);
 		buf_free(&errpath);
 		buf_free(&msg);
-		free(dest);
 	} else {
-		/* transient: leave the file for the next scan */
+		/* transient (database busy, disk full...): leave it for the next scan */
 		log_error("spool.retry_later", "file=%s error=%s", name, err_msg(&ierr));
-		rc = 0;
 	}
 out:
-	ingest_result_free(&res);
+	free(dest);
+	ingest_item_free(&it);
 	err_free(&ierr);
 	buf_free(&path);
-	buf_free(&data);
 	buf_free(&source);
 	return rc;
 }
