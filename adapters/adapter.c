@@ -132,7 +132,18 @@ void adapter_output_free(struct adapter_output *out)
 		adapter_request_free(&out->reqs[i]);
 	free(out->reqs);
 	buf_free(&out->notes);
+	json_decref(out->links);
 	memset(out, 0, sizeof(*out));
+}
+
+void adapter_link(struct adapter_output *out, const char *checkout_id, const char *how,
+		  const char *value)
+{
+	if (!checkout_id || !how || !value || !*value)
+		return;
+	if (!out->links)
+		out->links = json_array();
+	json_array_append_new(out->links, json_pack("[sss]", checkout_id, how, value));
 }
 
 void adapter_note(struct adapter_output *out, const char *fmt, ...)

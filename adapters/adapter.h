@@ -132,6 +132,7 @@ struct adapter_output {
 	struct adapter_request *reqs; /* follow-up requests, in the order asked for */
 	size_t nreqs;
 	struct buf notes;             /* warnings for the log, one per line (adapter_note) */
+	json_t *links;                /* [[checkout_id, how, value], ...] (adapter_link) or NULL */
 };
 
 struct adapter {
@@ -233,6 +234,13 @@ void adapter_add(struct adapter_output *out, const struct adapter_source *src, e
 struct adapter_request *adapter_request_add(struct adapter_output *out, unsigned kind,
 					    unsigned flags, json_t *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+/*
+ * A link key of a checkout (core/patchlink.h: how = "patch_id", "change_id",
+ * "message_id", "commit"), stored with the unit so the checkout is linked to
+ * matching mailing-list patches, now or when they arrive.
+ */
+void adapter_link(struct adapter_output *out, const char *checkout_id, const char *how,
+		  const char *value);
 /* Record a warning the engine logs with the source and URL (something skipped). */
 void adapter_note(struct adapter_output *out, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -9,10 +9,14 @@
 
 static const struct config_key no_keys[] = { { NULL, 0, NULL } };
 
-extern const struct adapter adapter_gitlab, adapter_public_inbox;
+extern const struct adapter adapter_gitlab, adapter_gerrit, adapter_kernelci, adapter_patchwork,
+	adapter_public_inbox;
 
 const struct adapter *const adapters[] = {
 	&adapter_gitlab,
+	&adapter_gerrit,
+	&adapter_kernelci,
+	&adapter_patchwork,
 	&adapter_public_inbox,
 };
 const size_t adapters_count = sizeof(adapters) / sizeof(*adapters);

@@ -24,6 +24,7 @@
 #include "kcidb.h"
 #include "log.h"
 #include "metrics.h"
+#include "patchlink.h"
 #include "results.h"
 #include "sources.h"
 #include "store.h"
@@ -69,6 +70,7 @@ struct punit {
 	struct punit *next;
 	struct adapter_request first;
 	json_t *doc;          /* merged objects of the unit */
+	json_t *links;        /* link keys [[checkout, how, value]] or NULL */
 	json_t *cursor_delta; /* merged cursor updates, or NULL */
 	struct sources_validator *vals;
 	size_t nvals;
@@ -823,6 +825,11 @@ static void parse_after_cb(uv_work_t *w, int status)
 		free(ru);
 	}
 	doc_merge(u->doc, r->out.doc);
+	if (r->out.links) {
+		if (!u->links)
+			u->links = json_array();
+		json_array_extend(u->links, r->out.links);
+	}
 	if (r->out.cursor) {
 		if (!u->cursor_delta)
 			u->cursor_delta = json_object();
@@ -881,6 +888,7 @@ static void unit_free(struct punit *u)
 		return;
 	adapter_request_free(&u->first);
 	json_decref(u->doc);
+	json_decref(u->links);
 	json_decref(u->cursor_delta);
 	sources_validators_free(u->vals, u->nvals);
 	free(u);
@@ -891,6 +899,7 @@ struct commit_job {
 	struct psource *s;
 	char *source, *type;
 	json_t *doc;
+	json_t *links;
 	json_t *cursor; /* full cursor to save, or NULL */
 	struct sources_validator *vals;
 	size_t nvals;
@@ -924,6 +933,12 @@ static void commit_work(struct sjob *j, struct store *st)
 	}
 	if (r == 0 && c->cursor)
 		r = sources_cursor_save(st, c->source, c->type, c->cursor, &j->err);
+	for (size_t i = 0; r == 0 && i < json_array_size(c->links); i++) {
+		json_t *l = json_array_get(c->links, i);
+		r = patchlink_add_key(st, json_string_value(json_array_get(l, 0)),
+				      json_string_value(json_array_get(l, 1)),
+				      json_string_value(json_array_get(l, 2)), &j->err);
+	}
 	for (size_t i = 0; r == 0 && i < c->nvals; i++)
 		r = sources_validator_save(st, c->source, &c->vals[i], &j->err);
 	if (r == 0)
@@ -983,6 +998,7 @@ static void commit_done(struct sjob *j)
 		}
 	}
 	json_decref(c->doc);
+	json_decref(c->links);
 	json_decref(c->cursor);
 	sources_validators_free(c->vals, c->nvals);
 	err_free(&j->err);
@@ -1023,7 +1039,7 @@ static void unit_commit(struct psource *s, struct punit *u)
 		}
 	}
 	cy->cur = NULL;
-	if (!total && !cursor && !u->nvals) {
+	if (!total && !cursor && !u->nvals && !json_array_size(u->links)) {
 		/* nothing to write: no transaction at all */
 		unit_free(u);
 		cy->units++;
@@ -1037,6 +1053,7 @@ static void unit_commit(struct psource *s, struct punit *u)
 	c->source = xstrdup(s->src->name);
 	c->type = xstrdup(s->src->adapter->name);
 	c->doc = json_incref(u->doc);
+	c->links = json_incref(u->links);
 	c->cursor = cursor;
 	c->vals = u->vals;
 	c->nvals = u->nvals;
