@@ -210,7 +210,7 @@ static int cmp_checks(const void *a, const void *b)
 
 /* One test per run of checks of one (user, context): [first, last]. */
 static void emit_run(const struct adapter_source *src, struct adapter_output *out,
-		     json_int_t patch, const json_t *first, const json_t *last)
+		     json_int_t patch, const json_t *first, const json_t *last, json_t *builds)
 {
 	const char *user = user_name(first), *context = kit_str(first, "context");
 	json_int_t fid = 0;
@@ -225,13 +225,18 @@ static void emit_run(const struct adapter_source *src, struct adapter_output *ou
 	kit_id_part(&tid, context);
 	buf_addf(&tid, "/%" JSON_INTEGER_FORMAT, fid);
 	kit_path_segment(&path, context);
-	json_t *b = json_pack("{s:s, s:s, s:s}", "id", bid.ptr, "checkout_id", co, "comment", user);
-	json_t *bm = json_pack("{s:s}", "user", user);
-	const json_t *u = json_object_get(first, "user");
-	kit_copy(bm, u, "first_name");
-	kit_copy(bm, u, "last_name");
-	json_object_set_new(b, "misc", json_pack("{s:o}", "patchwork", bm));
-	adapter_add(out, src, KCIDB_BUILD, b);
+	if (!json_object_get(builds, bid.ptr)) {
+		/* one build per CI user of the patch */
+		json_object_set_new(builds, bid.ptr, json_true());
+		json_t *b = json_pack("{s:s, s:s, s:s}", "id", bid.ptr, "checkout_id", co, "comment",
+				      user);
+		json_t *bm = json_pack("{s:s}", "user", user);
+		const json_t *u = json_object_get(first, "user");
+		kit_copy(bm, u, "first_name");
+		kit_copy(bm, u, "last_name");
+		json_object_set_new(b, "misc", json_pack("{s:o}", "patchwork", bm));
+		adapter_add(out, src, KCIDB_BUILD, b);
+	}
 
 	json_t *t = json_pack("{s:s, s:s, s:s}", "id", tid.ptr, "build_id", bid.ptr, "path", path.ptr);
 	kit_set_time(t, "start_time", kit_str(first, "date"));
@@ -279,6 +284,7 @@ static void reduce_checks(const struct adapter_source *src, struct adapter_outpu
 	qsort(v, k, sizeof(*v), cmp_checks);
 	/* walk each (user, context) in date order; a final state closes a run */
 	char *used = xcalloc(k ? k : 1, 1);
+	json_t *builds = json_object();
 	for (size_t i = 0; i < k; i++) {
 		if (used[i])
 			continue;
@@ -291,7 +297,7 @@ static void reduce_checks(const struct adapter_source *src, struct adapter_outpu
 			if (!first)
 				first = v[j];
 			if (check_status(kit_str(v[j], "state"))) {
-				emit_run(src, out, patch, first, v[j]);
+				emit_run(src, out, patch, first, v[j], builds);
 				first = NULL;
 			}
 		}
@@ -301,9 +307,10 @@ static void reduce_checks(const struct adapter_source *src, struct adapter_outpu
 			for (size_t j = i; j < k; j++)
 				if (!strcmp(user_name(v[j]), u) && !strcmp(kit_str(v[j], "context"), ctx))
 					last = v[j];
-			emit_run(src, out, patch, first, last);
+			emit_run(src, out, patch, first, last, builds);
 		}
 	}
+	json_decref(builds);
 	free(used);
 	free(v);
 }
