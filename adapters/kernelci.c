@@ -496,13 +496,14 @@ static void emit_waiting(const struct adapter_source *src, struct adapter_output
 }
 
 /*
- * Climb from `parent` for `waiting` tests: nodes of this page first, then
- * GET /node/{id} as follow-ups of the same unit.
+ * Climb from `parent` for `waiting` tests through the nodes of this page.
+ * Returns 1 when a kbuild or checkout was reached (tests emitted), else 0
+ * with *target set to the first ancestor that is not on the page (NULL
+ * when the chain ends without one).
  */
-static void resolve(const struct adapter_source *src, struct adapter_output *out,
-		    const json_t *page, const char *parent, json_t *waiting)
+static int climb_page(const struct adapter_source *src, struct adapter_output *out,
+		      const json_t *page, const char *parent, json_t *waiting, const char **target)
 {
-	const struct kci *k = src->priv;
 	for (int depth = 0; parent && depth < 16; depth++) {
 		const json_t *p = json_object_get(page, parent);
 		if (!p)
@@ -510,26 +511,33 @@ static void resolve(const struct adapter_source *src, struct adapter_output *out
 		enum nkind nk = node_kind(p);
 		if (nk == N_KBUILD || nk == N_CHECKOUT) {
 			emit_waiting(src, out, waiting, p);
-			json_decref(waiting);
-			return;
+			return 1;
 		}
 		parent = kit_str(p, "parent");
 	}
-	if (!parent) {
-		size_t i;
-		json_t *t;
-		json_array_foreach(waiting, i, t)
-			adapter_note(out, "test node %s has no kbuild or checkout above it; skipped",
-				     node_id(t));
-		json_decref(waiting);
-		return;
-	}
+	*target = parent;
+	return 0;
+}
+
+static void climb_request(const struct adapter_source *src, struct adapter_output *out,
+			  const char *target, json_t *waiting, json_int_t depth)
+{
+	const struct kci *k = src->priv;
 	struct buf pe = BUF_INIT;
-	kit_url_escape(&pe, parent);
+	kit_url_escape(&pe, target);
 	adapter_request_add(out, K_PARENT, ADAPTER_REQ_OPTIONAL,
-			    json_pack("{s:o, s:i}", "waiting", waiting, "depth", 0), "%s/node/%s",
+			    json_pack("{s:O, s:I}", "waiting", waiting, "depth", depth), "%s/node/%s",
 			    k->base, pe.ptr);
 	buf_free(&pe);
+}
+
+static void note_orphans(struct adapter_output *out, const json_t *waiting)
+{
+	size_t i;
+	json_t *t;
+	json_array_foreach(waiting, i, t)
+		adapter_note(out, "test node %s has no kbuild or checkout above it; skipped",
+			     node_id(t));
 }
 
 static void map_nodes(const struct adapter_source *src, struct adapter_output *out, json_t *nodes)
@@ -572,9 +580,26 @@ static void map_nodes(const struct adapter_source *src, struct adapter_output *o
 			break;
 		}
 	}
+	/* one look-up per ancestor missing from the page, however many tests wait on it */
+	json_t *targets = json_object();
 	const char *parent;
 	json_t *g;
-	json_object_foreach(groups, parent, g) resolve(src, out, page, parent, json_incref(g));
+	json_object_foreach(groups, parent, g)
+	{
+		const char *target = NULL;
+		if (climb_page(src, out, page, parent, g, &target))
+			continue;
+		if (!target) {
+			note_orphans(out, g);
+			continue;
+		}
+		json_t *w = json_object_get(targets, target);
+		if (!w)
+			json_object_set_new(targets, target, json_array());
+		json_array_extend(json_object_get(targets, target), g);
+	}
+	json_object_foreach(targets, parent, g) climb_request(src, out, parent, g, 0);
+	json_decref(targets);
 	json_decref(groups);
 	json_decref(page);
 }
@@ -703,6 +728,7 @@ static int parse_parent(const struct adapter_source *src, const struct adapter_r
 				     node_id(t), resp->status);
 		return 0;
 	}
+	(void)k;
 	json_t *p = adapter_json(resp, NULL, err);
 	if (!p)
 		return -1;
@@ -715,18 +741,9 @@ static int parse_parent(const struct adapter_source *src, const struct adapter_r
 	if (nk == N_KBUILD || nk == N_CHECKOUT) {
 		emit_waiting(src, out, waiting, p);
 	} else if (kit_str(p, "parent") && depth < 16) {
-		struct buf pe = BUF_INIT;
-		kit_url_escape(&pe, kit_str(p, "parent"));
-		adapter_request_add(out, K_PARENT, ADAPTER_REQ_OPTIONAL,
-				    json_pack("{s:O, s:I}", "waiting", waiting, "depth", depth + 1),
-				    "%s/node/%s", k->base, pe.ptr);
-		buf_free(&pe);
+		climb_request(src, out, kit_str(p, "parent"), waiting, depth + 1);
 	} else {
-		size_t i;
-		json_t *t;
-		json_array_foreach(waiting, i, t)
-			adapter_note(out, "test node %s has no kbuild or checkout above it; skipped",
-				     node_id(t));
+		note_orphans(out, waiting);
 	}
 	json_decref(p);
 	return 0;

@@ -247,7 +247,7 @@ def gitlab(h, path, query):
         return gitlab_page(h, path, query, items, with_etag=True)
     if len(rest) == 3 and rest[0] == "pipelines" and rest[2] == "jobs":
         jobs = d["gitlab_jobs"].get(int(rest[1]), [])
-        return gitlab_page(h, path, query, sorted(jobs, key=lambda j: -j["id"]), with_etag=False)
+        return gitlab_page(h, path, query, jobs, with_etag=False)  # in recorded order
     if len(rest) == 3 and rest[0] == "pipelines" and rest[2] in ("test_report_summary", "test_report"):
         table = d["gitlab_summary" if rest[2] == "test_report_summary" else "gitlab_report"]
         rep = table.get(int(rest[1]))
@@ -307,7 +307,7 @@ def gitlab_page(h, path, query, items, with_etag):
 
 def gerrit_query_terms(q):
     """after:"..." / since:"..." and project:NAME from a Gerrit query."""
-    after, projects, i = None, [], 0
+    after, before, projects, i = None, None, [], 0
     while i < len(q):
         while i < len(q) and q[i] == " ":
             i += 1
@@ -329,10 +329,12 @@ def gerrit_query_terms(q):
                 j = k
             if key in ("after", "since"):
                 after = val
+            elif key in ("before", "until"):
+                before = val
             elif key == "project":
                 projects.append(val)
         i = max(j, i + 1)
-    return after, projects
+    return after, before, projects
 
 
 def gerrit(h, path, query):
@@ -346,10 +348,12 @@ def gerrit(h, path, query):
         path = path[2:]
     hdrs = d["gerrit_headers"]
     if path == "/changes/":
-        after, projects = gerrit_query_terms(q1(query, "q", ""))
+        after, before, projects = gerrit_query_terms(q1(query, "q", ""))
         items = d["gerrit_changes"]
         if after:
             items = [c for c in items if naive(c["updated"]) >= naive(after)]
+        if before:
+            items = [c for c in items if naive(c["updated"]) <= naive(before)]
         if projects:
             items = [c for c in items if c["project"] in projects]
         try:
