@@ -327,7 +327,7 @@ static void host_timer_cb(uv_timer_t *t)
  */
 static void host_kick(struct phost *h)
 {
-	if (h->p->stopping || !h->wait_head)
+	if (!h || h->p->stopping || !h->wait_head) /* local sources have no host */
 		return;
 	uint64_t now = uv_now(h->p->loop);
 	uint64_t delay = h->not_before > now ? h->not_before - now : 0;
