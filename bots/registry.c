@@ -5,10 +5,10 @@
 
 #include <string.h>
 
-static const struct config_key no_keys[] = { { NULL, 0, NULL } };
+extern const struct bot bot_basenag;
 
-const struct bot *const bots[] = { NULL };
-const size_t bots_count = 0;
+const struct bot *const bots[] = { &bot_basenag };
+const size_t bots_count = sizeof(bots) / sizeof(*bots);
 
 const struct bot *bot_find(const char *name)
 {
@@ -21,7 +21,5 @@ const struct bot *bot_find(const char *name)
 const struct config_key *bot_config_keys(const char *name)
 {
 	const struct bot *b = bot_find(name);
-	if (!b)
-		return NULL;
-	return b->config_keys ? b->config_keys : no_keys;
+	return b ? b->config_keys : NULL;
 }

@@ -9,6 +9,7 @@
  * batch, over the series the batch touched.
  */
 #include "intake.h"
+#include "botpass.h"
 #include "formats.h"
 #include "ingest.h"
 #include "log.h"
@@ -542,6 +543,9 @@ int intake_add(struct intake *in, const char *raw, size_t len, const char *blob,
 		in->stats.other++;
 		break;
 	}
+	/* pulls and replies carrying patches are no series, but bots answer for them */
+	if (rc == 0 && (pm.kind == PM_PULL || pm.kind == PM_REPLY))
+		rc = botpass_observe(in->st, &m, &pm, in->source, err);
 	if (rc == 0 && blob) {
 		struct store_stmt *s = in->s[S_INS_IMSG];
 		store_reset(s);
@@ -598,7 +602,8 @@ int intake_remove_blob(struct intake *in, const char *blob, struct err *err)
 	free(k.email);
 	if (exec_text(in->st, "DELETE FROM trailers WHERE source_msgid = ?", msgid, NULL, err) < 0 ||
 	    exec_text(in->st, "DELETE FROM patch_commits WHERE source_msgid = ?", msgid, NULL,
-		      err) < 0)
+		      err) < 0 ||
+	    exec_text(in->st, "DELETE FROM bot_mail WHERE msgid = ?", msgid, NULL, err) < 0)
 		goto out;
 	if (k.found) {
 		char rid[32];

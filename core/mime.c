@@ -1411,3 +1411,22 @@ void mime_add_multipart(struct buf *out, const struct mime_part_spec *parts, siz
 	free(enc);
 	free(qp);
 }
+
+void mime_add_text_body(struct buf *out, const char *text, size_t len)
+{
+	struct buf clean = BUF_INIT;
+	mime_text_sanitize(text ? text : "", text ? len : 0, &clean, 1);
+	if (!clean.len || clean.ptr[clean.len - 1] != '\n')
+		buf_addch(&clean, '\n');
+	int ascii = lines_short(clean.ptr, clean.len);
+	for (size_t i = 0; ascii && i < clean.len; i++)
+		ascii = (unsigned char)clean.ptr[i] < 0x80;
+	buf_adds(out, "MIME-Version: 1.0\n");
+	buf_adds(out, "Content-Type: text/plain; charset=utf-8\n");
+	buf_addf(out, "Content-Transfer-Encoding: %s\n\n", ascii ? "7bit" : "quoted-printable");
+	if (ascii)
+		buf_add(out, clean.ptr, clean.len);
+	else
+		qp_encode(clean.ptr, clean.len, out);
+	buf_free(&clean);
+}

@@ -176,4 +176,12 @@ struct mime_part_spec {
  */
 void mime_add_multipart(struct buf *out, const struct mime_part_spec *parts, size_t n);
 
+/*
+ * Append the MIME headers, the blank line and a single text/plain body
+ * (charset=utf-8): 7bit when the sanitised text is ASCII with short lines,
+ * quoted-printable otherwise, so it passes any SMTP server (no 8BITMIME
+ * needed).  For mail written to people (bot messages).
+ */
+void mime_add_text_body(struct buf *out, const char *text, size_t len);
+
 #endif
