@@ -1612,15 +1612,13 @@ int botpass_run(struct store *st, const struct bot *b, const struct botpass_opts
 	p.lock_fd = -1;
 	p.now = o->now ? o->now : (int64_t)time(NULL);
 	int rc = -1, inited = 0;
+	if (!o->report_only && !config_get_bool(o->cfg, "bot", b->name, "enabled", 0))
+		return err_set(err, ERR_CONFIG,
+			       "%s: bot %s is disabled: set [bot \"%s\"] enabled = true (dry-run = "
+			       "true keeps it from sending), or use --dry-run for a report",
+			       o->cfg->path, b->name, b->name);
 	if (bot_settings_load(b, o->cfg, !o->report_only, &p.set, err) < 0)
 		return -1;
-	if (!o->report_only && !p.set.enabled) {
-		err_set(err, ERR_CONFIG,
-			"%s: bot %s is disabled: set [bot \"%s\"] enabled = true (dry-run = true "
-			"keeps it from sending), or use --dry-run for a report",
-			o->cfg->path, b->name, b->name);
-		goto out;
-	}
 	p.eff = p.set.dry_run ? "state NOT IN ('cancelled', 'expired')"
 			      : "state NOT IN ('cancelled', 'expired', 'dry-run')";
 	if (b->init(o->cfg, &p.priv, err) < 0)
