@@ -505,6 +505,44 @@ static void counts_text(const struct counts *c, struct buf *b)
 		buf_addf(b, "%s%zu without status", first ? "" : ", ", c->n[0]);
 }
 
+/*
+ * Append JSON text as 7-bit ASCII: non-ASCII code points and DEL become \uXXXX
+ * escapes (they can only occur inside strings), so the part needs no transfer
+ * encoding and no sanitising can alter a value.
+ */
+static void json_ascii(const char *s, struct buf *out)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	while (*u) {
+		uint32_t cp;
+		size_t n = 1;
+		if (*u < 0x80) {
+			if (*u == 0x7f)
+				buf_adds(out, "\\u007f");
+			else
+				buf_addch(out, (char)*u);
+			u++;
+			continue;
+		}
+		/* jansson output is valid UTF-8 */
+		if (*u >= 0xf0)
+			cp = *u & 0x07, n = 4;
+		else if (*u >= 0xe0)
+			cp = *u & 0x0f, n = 3;
+		else
+			cp = *u & 0x1f, n = 2;
+		for (size_t i = 1; i < n && u[i]; i++)
+			cp = (cp << 6) | (u[i] & 0x3f);
+		if (cp >= 0x10000) {
+			cp -= 0x10000;
+			buf_addf(out, "\\u%04x\\u%04x", 0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
+		} else {
+			buf_addf(out, "\\u%04x", cp);
+		}
+		u += n;
+	}
+}
+
 static void kcidb_part(json_t *doc, struct buf *out)
 {
 	/* one object per line, like `cifeed export`, so the part stays readable */
@@ -519,7 +557,8 @@ static void kcidb_part(json_t *doc, struct buf *out)
 		json_array_foreach(arr, i, o)
 		{
 			char *txt = kcidb_json_dump(o);
-			buf_addf(out, "%s\n%s", i ? "," : "", txt);
+			buf_addf(out, "%s\n", i ? "," : "");
+			json_ascii(txt, out);
 			free(txt);
 		}
 		buf_adds(out, "\n]");
@@ -541,32 +580,35 @@ static void add_unique(json_t *arr, json_t *obj, const char *k1, const char *k2)
 	json_array_append(arr, obj);
 }
 
-/* Incidents (changed since ps, or all when ps < 0) of a build and its selected tests, plus issues. */
-static int fetch_incidents(struct pctx *c, const char *build_id, json_t *tests, int64_t ps,
+/*
+ * Incidents (changed since ps, or all when ps < 0) of a build and of its
+ * selected tests - also tests reported in an earlier message - plus their issues.
+ */
+static int fetch_incidents(struct pctx *c, const char *build_id, int build_known, int64_t ps,
 			   json_t *incidents, json_t *issues, struct err *err)
 {
 	struct sqlb q = { 0 };
 	select_cols(&q, KCIDB_INCIDENT, "i");
 	sq(&q, " FROM incidents i WHERE (");
-	if (build_id) {
+	if (build_known) {
 		sq(&q, "i.build_id = ");
 		sq_param(&q, build_id);
-	} else {
-		sq(&q, "0");
+		sq(&q, " OR ");
 	}
-	size_t k;
-	json_t *t;
-	json_array_foreach(tests, k, t)
-	{
-		sq(&q, " OR i.test_id = ");
-		sq_param(&q, js(t, "id"));
+	sq(&q, "i.test_id IN (SELECT t.id FROM tests t LEFT JOIN builds b ON b.id = t.build_id "
+	       "LEFT JOIN checkouts c ON c.id = b.checkout_id WHERE t.build_id = ");
+	sq_param(&q, build_id);
+	if (c->tp->filter) {
+		sq(&q, " AND ");
+		sq_filter(&q, c->tp->filter, FL_TEST);
 	}
-	sq(&q, ")");
+	sq(&q, "))");
 	if (ps >= 0) {
 		sq(&q, " AND i.seq > ");
 		sq_int(&q, ps);
 	}
 	sq(&q, " ORDER BY i.id");
+	size_t k;
 	int r = fetch_objects(c->st, KCIDB_INCIDENT, &q, incidents, err);
 	sq_free(&q);
 	if (r < 0)
@@ -703,7 +745,7 @@ static int render_build(struct pctx *c, struct unit *u, int64_t rev, int64_t ps,
 	int r = fetch_objects(c->st, KCIDB_TEST, &q, tests, err);
 	sq_free(&q);
 	if (r == 0)
-		r = fetch_incidents(c, u->kind == 'b' ? bid : NULL, tests, ps, incidents, issues, err);
+		r = fetch_incidents(c, bid, u->kind == 'b', ps, incidents, issues, err);
 	if (r < 0) {
 		json_decref(build);
 		json_decref(co);
