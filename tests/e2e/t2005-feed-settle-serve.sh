@@ -44,7 +44,7 @@ grep -q 'pending=0' "$T/p3.err" || fail "units still pending after --now"
 # the daemon: a spooled submission ends up in the feed without a CLI pass
 sed -i 's/settle = 1h/settle = 0/' "$T/data/cifeed.conf"
 before=$(subjects | wc -l)
-cf serve 2>"$T/serve.err" &
+"$CIFEED" -d "$T/data" serve 2>"$T/serve.err" &
 bg_track $!
 mkdir -p "$T/data/spool/kcidb"
 python3 "$SRCDIR/tests/e2e/feedgen.py" "$T/gen" --checkouts 1 --builds 1 --tests 2 --rounds 1 || fail "gen"
