@@ -7,6 +7,7 @@
 #include "formats.h"
 #include "log.h"
 #include "mime.h"
+#include "feed_writer.h"
 #include "publisher.h"
 
 #include <getopt.h>
@@ -390,6 +391,103 @@ static int run_publish(struct cli *cli, int argc, char **argv)
 	return r < 0 ? cli_fail(&err) : EXIT_OK;
 }
 
+/* Queue one mboxrd message (From_ line excluded): unescape >From, drop the separator line. */
+static int import_one(struct feed_writer *w, struct buf *m, size_t *added, size_t *dups,
+		      struct err *err)
+{
+	if (!m->len)
+		return 0;
+	if (m->len >= 2 && m->ptr[m->len - 1] == '\n' && m->ptr[m->len - 2] == '\n')
+		buf_truncate(m, m->len - 1);
+	int r = feed_writer_add(w, m->ptr, m->len, NULL, err);
+	if (r == FEED_ADDED)
+		(*added)++;
+	else if (r == FEED_DUPLICATE)
+		(*dups)++;
+	buf_reset(m);
+	return r < 0 ? -1 : 0;
+}
+
+static int run_import(struct cli *cli, int argc, char **argv)
+{
+	(void)cli;
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'N' },
+		{ "address", required_argument, NULL, 'A' },
+		{ "epoch-size", required_argument, NULL, 'E' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct feed_writer_opts wo = { 0 };
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'N':
+			wo.name = optarg;
+			break;
+		case 'A':
+			wo.address = optarg;
+			break;
+		case 'E':
+			if (config_parse_int(optarg, &wo.epoch_size) < 0 || wo.epoch_size <= 0)
+				return cli_usage(&cmd_feed, "--epoch-size needs a positive size");
+			break;
+		default:
+			return cli_usage(&cmd_feed, NULL);
+		}
+	}
+	if (argc - optind < 1 || argc - optind > 2 || !wo.name || !wo.address)
+		return cli_usage(&cmd_feed, "import needs --name, --address, INBOX_DIR [MBOX]");
+	const char *dir = argv[optind], *path = argc - optind == 2 ? argv[optind + 1] : "-";
+	FILE *in = strcmp(path, "-") ? fopen(path, "r") : stdin;
+	struct err err = ERR_INIT;
+	if (!in) {
+		err_errno(&err, ERR_IO, "%s", path);
+		return cli_fail(&err);
+	}
+	struct feed_writer *w = NULL;
+	if (feed_writer_open(&w, dir, &wo, &err) < 0) {
+		if (in != stdin)
+			fclose(in);
+		return cli_fail(&err);
+	}
+	struct buf m = BUF_INIT;
+	char *line = NULL;
+	size_t cap = 0, added = 0, dups = 0;
+	ssize_t n;
+	int rc = 0, in_msg = 0;
+	while (rc == 0 && (n = getline(&line, &cap, in)) > 0) {
+		if (!strncmp(line, "From ", 5)) {
+			rc = import_one(w, &m, &added, &dups, &err);
+			in_msg = 1;
+			continue;
+		}
+		if (!in_msg)
+			continue;
+		const char *p = line;
+		size_t k = 0;
+		while (p[k] == '>')
+			k++;
+		if (k && !strncmp(p + k, "From ", 5))
+			p++, n--; /* mboxrd: one '>' less */
+		buf_add(&m, p, (size_t)n);
+	}
+	if (rc == 0 && ferror(in))
+		rc = err_errno(&err, ERR_IO, "read %s", path);
+	if (rc == 0)
+		rc = import_one(w, &m, &added, &dups, &err);
+	if (rc == 0)
+		rc = feed_writer_flush(w, &err);
+	feed_writer_close(w);
+	free(line);
+	buf_free(&m);
+	if (in != stdin)
+		fclose(in);
+	if (rc < 0)
+		return cli_fail(&err);
+	log_info("feed.imported", "inbox=%s added=%zu duplicates=%zu", dir, added, dups);
+	return EXIT_OK;
+}
+
 static int run(struct cli *cli, int argc, char **argv)
 {
 	if (argc < 2)
@@ -407,13 +505,15 @@ static int run(struct cli *cli, int argc, char **argv)
 		return run_reindex(cli, argc, argv);
 	if (!strcmp(sub, "publish"))
 		return run_publish(cli, argc, argv);
+	if (!strcmp(sub, "import"))
+		return run_import(cli, argc, argv);
 	return cli_usage(&cmd_feed, "unknown subcommand '%s'", sub);
 }
 
 const struct command cmd_feed = {
 	.name = "feed",
 	.usage = "list [--json] | show TOPIC [MSGID] [-n N] [--json | --atom [--base-url URL]] | verify [TOPIC] | reindex | "
-		 "publish [-t TOPIC] [--now] [--max N]",
+		 "publish [-t TOPIC] [--now] [--max N] | import --name N --address A DIR [MBOX]",
 	.summary = "the per-topic public-inbox v2 feeds: list, show, verify, reindex, publish",
 	.help = "Each topic ([topic \"NAME\"] with a filter, plus the implicit 'all') is a\n"
 		"public-inbox v2 inbox under DATADIR/feeds/NAME that lei, public-inbox-httpd,\n"
@@ -430,6 +530,10 @@ const struct command cmd_feed = {
 		"                  feeds/all alone (and the publisher state from every feed)\n"
 		"  publish         one publishing pass (what `cifeed serve` does every\n"
 		"                  [serve] publish-interval): --topic T only that topic,\n"
-		"                  --now ignore [feed] settle, --max N messages per topic\n",
+		"                  --now ignore [feed] settle, --max N messages per topic\n"
+		"  import          append the messages of an mboxrd file (or stdin) to the\n"
+		"                  public-inbox v2 inbox DIR with the writer cifeed uses\n"
+		"                  (public-inbox's duplicate and Message-ID rules), e.g. to\n"
+		"                  build an archive or to measure the writer\n",
 	.run = run,
 };
