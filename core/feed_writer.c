@@ -24,6 +24,7 @@
 #include <git2/sys/commit.h>
 #include <git2/sys/mempack.h>
 #include <git2/sys/odb_backend.h>
+#include <git2/sys/repository.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -48,13 +49,17 @@ static const char *const unwanted[] = {
 struct epoch {
 	int n;
 	git_repository *repo;
-	git_odb *odb;
+	git_odb *odb;     /* the epoch's on-disk objects (reads) */
+	git_odb *wodb;    /* the repository's odb while open: only the mempack (writes) */
 	git_odb_backend *mempack;
 	char *branch;     /* "refs/heads/master" (HEAD's target) */
 	git_oid tip;      /* in-memory tip (queued commits included) */
 	git_oid base;     /* tip on disk when the batch started */
 	int has_tip, has_base;
 	size_t queued;    /* commits since the last flush */
+	git_oid *objs;    /* objects created since the last flush (pack contents) */
+	unsigned char *blob; /* objs[i] is a message blob */
+	size_t nobjs, capobjs;
 	uint64_t packed;  /* bytes of objects/pack/\*.pack at open / last flush */
 	uint64_t raw;     /* raw bytes added since open */
 };
@@ -484,6 +489,46 @@ static void author_of(const struct mime_msg *m, char **name, char **email)
 
 /* ------------------------------------------------------------ epochs */
 
+static void note_object(struct epoch *e, const git_oid *id, int is_blob)
+{
+	if (e->nobjs == e->capobjs) {
+		e->capobjs = e->capobjs ? e->capobjs * 2 : 4096;
+		e->objs = xrealloc(e->objs, e->capobjs * sizeof(*e->objs));
+		e->blob = xrealloc(e->blob, e->capobjs);
+	}
+	git_oid_cpy(&e->objs[e->nobjs], id);
+	e->blob[e->nobjs++] = (unsigned char)is_blob;
+}
+
+/*
+ * The writer's own pack settings, layered over the epoch's config for this
+ * process only (INBOX/cifeed-writer.gitconfig): a one-object delta window
+ * like git fast-import's, so a batch packs at import speed.  `git gc` on the
+ * epoch does not read this file and repacks with full delta search.
+ */
+static const char writer_gitconfig[] =
+	"# cifeed feed writer: pack settings for its own batches only (see feed_writer.c)\n"
+	"[pack]\n\twindowMemory = 1\n";
+
+static int writer_config(struct feed_writer *w, git_repository *repo, struct err *err)
+{
+	struct buf p = BUF_INIT, have = BUF_INIT;
+	buf_addf(&p, "%s/cifeed-writer.gitconfig", w->dir);
+	int rc = 0;
+	if ((buf_read_file(&have, p.ptr, 65536) < 0 || have.len != sizeof(writer_gitconfig) - 1 ||
+	     memcmp(have.ptr, writer_gitconfig, have.len)) &&
+	    fs_write_atomic(p.ptr, writer_gitconfig, sizeof(writer_gitconfig) - 1, err) < 0)
+		rc = -1;
+	git_config *cfg = NULL;
+	if (rc == 0 && (git_repository_config(&cfg, repo) < 0 ||
+			git_config_add_file_ondisk(cfg, p.ptr, GIT_CONFIG_LEVEL_APP, repo, 1) < 0))
+		rc = git_fail(err, "writer pack settings");
+	git_config_free(cfg);
+	buf_free(&p);
+	buf_free(&have);
+	return rc;
+}
+
 static uint64_t packed_bytes(const char *gitdir)
 {
 	struct buf p = BUF_INIT;
@@ -510,11 +555,13 @@ static uint64_t packed_bytes(const char *gitdir)
 
 static void epoch_close(struct epoch *e)
 {
-	if (e->mempack && e->odb) {
+	if (e->mempack && e->wodb)
 		git_mempack_reset(e->mempack);
-	}
-	git_odb_free(e->odb);
 	git_repository_free(e->repo);
+	git_odb_free(e->wodb);
+	git_odb_free(e->odb);
+	free(e->objs);
+	free(e->blob);
 	free(e->branch);
 	memset(e, 0, sizeof(*e));
 	e->n = -1;
@@ -591,11 +638,19 @@ static int epoch_open(struct feed_writer *w, int n, int create, struct err *err)
 		e->has_base = e->has_tip = 1;
 		git_oid_cpy(&e->tip, &e->base);
 	}
+	/*
+	 * Writes go to an odb holding only the mempack: git_odb_write would
+	 * otherwise look for every new object on disk and, not finding it,
+	 * rescan the pack directory - per object.  Reads use e->odb.
+	 */
 	if (git_repository_odb(&e->odb, e->repo) < 0 || git_mempack_new(&e->mempack) < 0 ||
-	    git_odb_add_backend(e->odb, e->mempack, 999) < 0) {
+	    git_odb_new(&e->wodb) < 0 || git_odb_add_backend(e->wodb, e->mempack, 999) < 0) {
 		git_fail(err, "mempack");
 		goto fail;
 	}
+	git_repository_set_odb(e->repo, e->wodb);
+	if (writer_config(w, e->repo, err) < 0)
+		goto fail;
 	e->packed = packed_bytes(p.ptr);
 	buf_free(&p);
 	if (!exists && write_alternates(w, n, err) < 0)
@@ -762,6 +817,12 @@ int feed_writer_open(struct feed_writer **out, const char *inbox_dir,
 	git_libgit2_init();
 	/* a flushed batch must be on disk before the caller's position advances */
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+	/*
+	 * Trees and commits are built from ids this writer just created; the
+	 * existence checks of strict creation would only repeat lookups (and the
+	 * ref update would look for the tip on disk before the pack is indexed).
+	 */
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0);
 	struct feed_writer *w = xcalloc(1, sizeof(*w));
 	w->dir = xstrdup(inbox_dir);
 	w->o = *opts;
@@ -895,11 +956,24 @@ static int epoch_flush(struct feed_writer *w, struct err *err)
 	buf_addf(&packdir, "%sobjects/pack", gitdir);
 	if (fs_mkdir_p(packdir.ptr, 0755, err) < 0)
 		goto fail;
-	if (git_mempack_dump(&pack, e->repo, e->mempack) < 0) {
-		git_fail(err, "pack dump");
+	struct timespec t0, t1, t2;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+	/* one pack of exactly this batch's objects, delta search on every core */
+	git_packbuilder *pb = NULL;
+	int pr = git_packbuilder_new(&pb, e->repo);
+	if (pr == 0)
+		git_packbuilder_set_threads(pb, 0);
+	for (size_t i = 0; pr == 0 && i < e->nobjs; i++)
+		pr = git_packbuilder_insert(pb, &e->objs[i], e->blob[i] ? "m" : NULL);
+	if (pr == 0)
+		pr = git_packbuilder_write_buf(&pack, pb);
+	git_packbuilder_free(pb);
+	if (pr < 0) {
+		git_fail(err, "build pack");
 		goto fail;
 	}
-	if (git_indexer_new(&idx, packdir.ptr, 0, e->odb, &io) < 0 ||
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+	if (git_indexer_new(&idx, packdir.ptr, 0, NULL, &io) < 0 ||
 	    git_indexer_append(idx, pack.ptr, pack.size, &prog) < 0 ||
 	    git_indexer_commit(idx, &prog) < 0) {
 		git_fail(err, "write pack");
@@ -907,12 +981,14 @@ static int epoch_flush(struct feed_writer *w, struct err *err)
 	}
 	git_indexer_free(idx);
 	idx = NULL;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t2);
+	log_debug("feed.pack", "inbox=%s epoch=%d objects=%zu bytes=%zu build_ms=%.1f index_ms=%.1f",
+		  w->dir, e->n, e->nobjs, pack.size,
+		  (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+		  (double)(t2.tv_sec - t1.tv_sec) * 1e3 + (double)(t2.tv_nsec - t1.tv_nsec) / 1e6);
 	git_buf_dispose(&pack);
-	/* the pack is on disk: make the odb see it before forgetting the memory copy */
-	if (git_odb_refresh(e->odb) < 0) {
-		git_fail(err, "odb refresh");
-		goto fail;
-	}
+	/* the pack is on disk: the memory copy can go */
+	git_odb_refresh(e->odb);
 	git_mempack_reset(e->mempack);
 	git_reference *ref = NULL;
 	int r;
@@ -929,6 +1005,7 @@ static int epoch_flush(struct feed_writer *w, struct err *err)
 	git_oid_cpy(&e->base, &e->tip);
 	e->has_base = 1;
 	e->queued = 0;
+	e->nobjs = 0;
 	e->packed = packed_bytes(gitdir);
 	w->st.flushes++;
 	w->st.packs++;
@@ -981,6 +1058,7 @@ static int commit_entry(struct feed_writer *w, const char *path, const git_oid *
 		git_fail(err, "write tree");
 		goto out;
 	}
+	note_object(e, &tree, 0);
 	if (git_signature_new(&author, aname, amail, at < 0 ? 0 : at, atz) < 0 ||
 	    git_signature_new(&committer, w->name, w->address, ct < 0 ? 0 : ct, ctz) < 0) {
 		git_fail(err, "signature");
@@ -992,6 +1070,7 @@ static int commit_entry(struct feed_writer *w, const char *path, const git_oid *
 		git_fail(err, "write commit");
 		goto out;
 	}
+	note_object(e, &commit, 0);
 	git_oid_cpy(&e->tip, &commit);
 	e->has_tip = 1;
 	e->queued++;
@@ -1162,6 +1241,7 @@ int feed_writer_add(struct feed_writer *w, const char *msg, size_t len, char **m
 		git_fail(err, "write blob");
 		goto out;
 	}
+	note_object(&w->cur, &blob, 1);
 	int64_t at, ct;
 	int atz, ctz;
 	msg_datestamp(&m, &at, &atz);
@@ -1211,7 +1291,7 @@ int feed_writer_remove(struct feed_writer *w, const char *msgid, struct err *err
 		return -1;
 	/* the blob may live in an older epoch: make sure this epoch can name it */
 	int64_t now = (int64_t)time(NULL);
-	if (!git_odb_exists(w->cur.odb, &blob)) {
+	if (!git_odb_exists(w->cur.odb, &blob) && !git_odb_exists(w->cur.wodb, &blob)) {
 		/* copy the object so the "d" tree is complete within this epoch */
 		struct buf p = BUF_INIT;
 		sqlite3_stmt *q;
@@ -1234,6 +1314,7 @@ int feed_writer_remove(struct feed_writer *w, const char *msgid, struct err *err
 		buf_free(&p);
 		if (!ok)
 			return git_fail(err, "copy removed blob");
+		note_object(&w->cur, &copy, 1);
 	}
 	if (commit_entry(w, "d", &blob, w->name, w->address, now, 0, now, 0, "rm\n", err) < 0)
 		return -1;
