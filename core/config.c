@@ -48,8 +48,9 @@ static const struct config_key feed_keys[] = {
 	{ "name", CFG_STRING, "committer name of feed commits (default cifeed)" },
 	{ "address", CFG_STRING, "feed e-mail address (default cifeed@localhost)" },
 	{ "url", CFG_STRING, "public base URL of the feeds, used in links" },
-	{ "epoch-size", CFG_INT, "roll over to a new epoch after this many bytes (default 1g)" },
-	{ "settle", CFG_DURATION, "quiet period before a build's results go out (default 10m)" },
+	{ "epoch-size", CFG_INT,
+	  "packed bytes per epoch before the next starts (default 1g, as public-inbox)" },
+	{ "settle", CFG_DURATION, "quiet period before unfinished results go out (default 10m)" },
 	{ NULL, 0, NULL },
 };
 
