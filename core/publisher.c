@@ -8,6 +8,7 @@
  * transaction so a message and its recorded high-water mark agree.
  */
 #include "publisher.h"
+#include "series.h"
 #include "feed_reader.h"
 #include "feed_writer.h"
 #include "formats.h"
@@ -376,9 +377,10 @@ static int fetch_by_id(struct store *st, enum kcidb_type t, const char *id, json
 /* The patch a checkout tested: KCIDB message_id, else a linked patch (cover letter first). */
 struct patch_ref {
 	char *msgid, *subject, *list_id;
+	struct buf reviews; /* the series' Acked-by/Reviewed-by/Tested-by lines (series.h) */
 };
 
-static int patch_of(struct store *st, json_t *checkout, struct patch_ref *p, struct err *err)
+static int patch_find(struct store *st, json_t *checkout, struct patch_ref *p, struct err *err)
 {
 	memset(p, 0, sizeof(*p));
 	if (!checkout)
@@ -418,8 +420,18 @@ static int patch_of(struct store *st, json_t *checkout, struct patch_ref *p, str
 	return r < 0 ? -1 : 0;
 }
 
+static int patch_of(struct store *st, json_t *checkout, struct patch_ref *p, struct err *err)
+{
+	if (patch_find(st, checkout, p, err) < 0)
+		return -1;
+	if (p->msgid && series_review_summary(st, p->msgid, &p->reviews, err) < 0)
+		return -1;
+	return 0;
+}
+
 static void patch_free(struct patch_ref *p)
 {
+	buf_free(&p->reviews);
 	free(p->msgid);
 	free(p->subject);
 	free(p->list_id);
@@ -672,6 +684,15 @@ static void revision_block(struct buf *b, json_t *co, const struct patch_ref *p)
 			buf_addf(&v, " %s", p->subject);
 		line_kv(b, "patch:", v.ptr);
 		buf_free(&v);
+		/* review trailers of the patch's series, one per line under it */
+		for (const char *l = buf_cstr(&p->reviews); *l;) {
+			const char *nl = strchr(l, '\n');
+			size_t n = nl ? (size_t)(nl - l) : strlen(l);
+			char *line = xstrndup(l, n);
+			line_kv(b, "", line);
+			free(line);
+			l += n + (nl ? 1 : 0);
+		}
 	}
 	line_kv(b, "origin:", js(co, "origin"));
 	line_kv(b, "checkout:", js(co, "id"));
