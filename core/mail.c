@@ -850,8 +850,23 @@ static int wanted_leaf(const struct ctype *ct)
 }
 
 /* Decode one leaf's content into out (UTF-8, ends with a newline). */
+static void crlf_to_lf(struct buf *out, size_t from)
+{
+	size_t w = from;
+	for (size_t r = from; r < out->len; r++) {
+		if (out->ptr[r] == '\r' && r + 1 < out->len && out->ptr[r + 1] == '\n')
+			continue;
+		out->ptr[w++] = out->ptr[r];
+	}
+	out->len = w;
+	if (out->ptr)
+		out->ptr[w] = '\0';
+	if (out->len > from && out->ptr[out->len - 1] != '\n')
+		buf_addch(out, '\n');
+}
+
 static void leaf_decode(const struct ctype *ct, enum cte cte, const char *s, size_t n,
-			struct buf *out, unsigned *defects)
+			struct buf *out, struct buf *octets, unsigned *defects)
 {
 	struct buf dec = BUF_INIT;
 	const char *data = s;
@@ -864,21 +879,14 @@ static void leaf_decode(const struct ctype *ct, enum cte cte, const char *s, siz
 			*defects |= MAIL_DEFECT_BAD_ENCODING;
 		data = buf_cstr(&dec), dlen = dec.len;
 	}
-	size_t before = out->len;
+	size_t before = out->len, obefore = octets->len;
 	if (mail_to_utf8(ct->charset[0] ? ct->charset : NULL, data, dlen, out) < 0)
 		*defects |= MAIL_DEFECT_BAD_ENCODING;
+	buf_add(octets, data, dlen);
 	buf_free(&dec);
 	/* CRLF to LF (base64 parts and CRLF mail) */
-	size_t w = before;
-	for (size_t r = before; r < out->len; r++) {
-		if (out->ptr[r] == '\r' && r + 1 < out->len && out->ptr[r + 1] == '\n')
-			continue;
-		out->ptr[w++] = out->ptr[r];
-	}
-	out->len = w;
-	out->ptr[w] = '\0';
-	if (out->len > before && out->ptr[out->len - 1] != '\n')
-		buf_addch(out, '\n');
+	crlf_to_lf(out, before);
+	crlf_to_lf(octets, obefore);
 }
 
 /* Find the next delimiter line "--boundary" at or after s. */
@@ -910,10 +918,11 @@ static const char *find_delim(const char *s, const char *end, const char *bnd, s
 }
 
 static void walk_entity(const struct mail_header *h, size_t nh, const char *body, size_t n,
-			struct buf *out, unsigned *defects, int depth, int *is_multipart);
+			struct buf *out, struct buf *octets, unsigned *defects, int depth,
+			int *is_multipart);
 
 static void walk_multipart(const struct ctype *ct, const char *s, size_t n, struct buf *out,
-			   unsigned *defects, int depth)
+			   struct buf *octets, unsigned *defects, int depth)
 {
 	const char *end = s + n;
 	size_t bl = strlen(ct->boundary);
@@ -928,7 +937,7 @@ static void walk_multipart(const struct ctype *ct, const char *s, size_t n, stru
 		*defects |= MAIL_DEFECT_BAD_MIME;
 		/* no parts at all: read it as plain text rather than lose it */
 		struct ctype plain = { .type = "text/plain" };
-		leaf_decode(&plain, CTE_IDENTITY, s, n, out, defects);
+		leaf_decode(&plain, CTE_IDENTITY, s, n, out, octets, defects);
 		return;
 	}
 	int alternative = !strcmp(ct->type, "multipart/alternative");
@@ -952,8 +961,8 @@ static void walk_multipart(const struct ctype *ct, const char *s, size_t n, stru
 			off = (size_t)(part_end - part) < off ? (size_t)(part_end - part) : off;
 		size_t before = out->len;
 		int sub_mp = 0;
-		walk_entity(ph, pnh, part + off, (size_t)(part_end - part) - off, out, defects,
-			    depth + 1, &sub_mp);
+		walk_entity(ph, pnh, part + off, (size_t)(part_end - part) - off, out, octets,
+			    defects, depth + 1, &sub_mp);
 		for (size_t i = 0; i < pnh; i++) {
 			free(ph[i].name);
 			free(ph[i].value);
@@ -969,7 +978,8 @@ static void walk_multipart(const struct ctype *ct, const char *s, size_t n, stru
 }
 
 static void walk_entity(const struct mail_header *h, size_t nh, const char *body, size_t n,
-			struct buf *out, unsigned *defects, int depth, int *is_multipart)
+			struct buf *out, struct buf *octets, unsigned *defects, int depth,
+			int *is_multipart)
 {
 	struct ctype ct;
 	memset(&ct, 0, sizeof(ct));
@@ -988,12 +998,12 @@ static void walk_entity(const struct mail_header *h, size_t nh, const char *body
 			*defects |= MAIL_DEFECT_BAD_MIME;
 			return;
 		}
-		walk_multipart(&ct, body, n, out, defects, depth);
+		walk_multipart(&ct, body, n, out, octets, defects, depth);
 		return;
 	}
 	if (!strcmp(ct.type, "message/rfc822") || !wanted_leaf(&ct))
 		return;
-	leaf_decode(&ct, cte, body, n, out, defects);
+	leaf_decode(&ct, cte, body, n, out, octets, defects);
 }
 
 /* ------------------------------------------------------------ message */
@@ -1086,9 +1096,12 @@ unsigned mail_parse(const char *raw, size_t len, struct mail *m)
 			*c = (char)tolower((unsigned char)*c);
 	}
 
-	walk_entity(m->h, m->nh, raw + off, len - off, &m->body, &m->defects, 0, &m->multipart);
+	walk_entity(m->h, m->nh, raw + off, len - off, &m->body, &m->octets, &m->defects, 0,
+		    &m->multipart);
 	if (!m->body.ptr)
 		buf_adds(&m->body, "");
+	if (!m->octets.ptr)
+		buf_adds(&m->octets, "");
 	return m->defects;
 }
 
@@ -1108,5 +1121,6 @@ void mail_free(struct mail *m)
 	free(m->list_id);
 	free(m->auto_submitted);
 	buf_free(&m->body);
+	buf_free(&m->octets);
 	memset(m, 0, sizeof(*m));
 }

@@ -61,6 +61,8 @@ struct mail {
 	char *auto_submitted; /* Auto-Submitted value (lower-cased token), NULL if absent */
 
 	struct buf body;    /* decoded text, UTF-8, LF line ends */
+	struct buf octets;  /* the same parts before charset conversion (as git mailinfo
+			     * leaves a patch): patch-ids are computed on these bytes */
 	int multipart;      /* 1 when the top-level Content-Type is multipart/ */
 	unsigned defects;   /* enum mail_defect bits */
 };

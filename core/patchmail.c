@@ -653,7 +653,9 @@ void patchmail_parse(const struct mail *m, struct patchmail *pm)
 	size_t len = m->body.len;
 
 	parse_files(body, len, pm);
-	if (pm->has_diff && patchid_first(body, len, PATCHID_STABLE, pm->patch_id) != 1)
+	/* git computes patch-ids on the patch as mailinfo leaves it: not re-coded */
+	if (pm->has_diff && patchid_first(buf_cstr(&m->octets), m->octets.len, PATCHID_STABLE,
+					  pm->patch_id) != 1)
 		pm->patch_id[0] = '\0';
 
 	const struct pm_subject *s = &pm->subj;
