@@ -95,13 +95,26 @@ check_fresh "rewrite (old commits gone)"
 
 # kill -9 at random moments during a long read; the finished store is exact
 rm -rf "$T/data" && conf "$T/data"
+hits=0
 for i in 1 2 3 4 5 6; do
-	cf poll --once 2>/dev/null &
+	"$CIFEED" -d "$T/data" poll --once 2>/dev/null >/dev/null &
 	pid=$!
 	sleep "0.$((RANDOM % 9 + 1))"
-	kill -9 "$pid" 2>/dev/null
+	kill -9 "$pid" 2>/dev/null && hits=$((hits + 1))
 	wait "$pid" 2>/dev/null
 done
-cf poll --once 2>/dev/null || fail "intake after kills"
+[ "$hits" -ge 1 ] || fail "no kill hit a running intake"
+note "kill -9 hit $hits running intakes"
+cf poll --once 2>"$T/final.log" || { cat "$T/final.log"; fail "intake after kills"; }
 check_fresh "after kill -9"
+
+# two readers of the same source at once: serialised by the store, still exact
+rm -rf "$T/data" && conf "$T/data"
+"$CIFEED" -d "$T/data" poll --once >/dev/null 2>"$T/c1.log" &
+p1=$!
+"$CIFEED" -d "$T/data" poll --once >/dev/null 2>"$T/c2.log" &
+p2=$!
+wait "$p1" || { cat "$T/c1.log"; fail "concurrent reader 1"; }
+wait "$p2" || { cat "$T/c2.log"; fail "concurrent reader 2"; }
+check_fresh "two concurrent readers"
 pass
