@@ -1124,8 +1124,7 @@ static void cycle_cancel_requests(struct psource *s)
 		req_unlink(r);
 		req_free(r);
 	}
-	if (s->host) /* local sources (poll_local) have no host */
-		host_kick(s->host);
+	host_kick(s->host);
 }
 
 static void cycle_fail(struct psource *s, const char *kind, const char *url, int64_t retry_after,
