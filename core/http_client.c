@@ -347,7 +347,12 @@ static void finish(struct http_transfer *t, CURLcode rc)
 		buf_addf(&t->msg, "response body larger than the %zu-byte limit (Content-Length)",
 			 t->max_body);
 	} else if (rc != CURLE_OK) {
-		buf_adds(&t->msg, t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
+		static const char *what[] = { "", "cannot resolve the host", "cannot connect",
+					      "timed out", "connection reset or closed early",
+					      "truncated body", "body too large", "TLS failure",
+					      "malformed HTTP", "transfer failed" };
+		buf_addf(&t->msg, "%s: %s", what[r->error],
+			 t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
 		buf_rtrim(&t->msg);
 	}
 	r->message = buf_cstr(&t->msg);

@@ -87,7 +87,7 @@ struct pcycle {
 	int failed, done;
 	char *error;   /* first failure, one line */
 	char *err_url; /* its URL, redacted */
-	const char *err_kind;
+	char *err_kind;
 	int64_t retry_after_s; /* the upstream asked to wait at least this long */
 	uint64_t started;      /* uv_hrtime */
 	uint64_t units, requests, not_modified, bytes, wire, objects, created, updated;
@@ -803,8 +803,12 @@ static void parse_after_cb(uv_work_t *w, int status)
 	}
 	if (r->rc < 0) {
 		char *ru = redacted(r->req.url);
-		cycle_fail(s, r->err.code == ERR_INVALID ? "parse" : "adapter", ru, 0, "%s",
-			   err_msg(&r->err));
+		/* the line names the URL already; drop it from the adapter's message */
+		const char *m = err_msg(&r->err);
+		size_t ul = strlen(r->req.url);
+		if (!strncmp(m, r->req.url, ul) && !strncmp(m + ul, ": ", 2))
+			m += ul + 2;
+		cycle_fail(s, r->err.code == ERR_INVALID ? "parse" : "adapter", ru, 0, "%s", m);
 		free(ru);
 		req_free(r);
 		s->busy--;
@@ -1144,7 +1148,7 @@ static void cycle_fail(struct psource *s, const char *kind, const char *url, int
 			m.ptr[i] = ' ';
 	cy->error = buf_detach(&m);
 	cy->err_url = url ? xstrdup(url) : NULL;
-	cy->err_kind = kind;
+	cy->err_kind = xstrdup(kind ? kind : "other");
 	cy->retry_after_s = retry_after;
 	cycle_cancel_requests(s);
 }
@@ -1205,6 +1209,7 @@ static void cycle_free(struct pcycle *cy)
 	unit_free(cy->cur);
 	free(cy->error);
 	free(cy->err_url);
+	free(cy->err_kind);
 	free(cy);
 }
 
@@ -1529,8 +1534,11 @@ static void source_timer_closed(uv_handle_t *h)
 	struct poller *p = s->p;
 	s->timer_open = 0;
 	p->open_handles--;
-	source_release(s);
-	maybe_free_poller(p);
+	/* frees the source and, when it was the last thing, the poller: touch neither after */
+	if (s->retired)
+		source_release(s);
+	else
+		maybe_free_poller(p);
 }
 
 /* Drop a retired source once nothing refers to it any more. */
@@ -1557,7 +1565,7 @@ static void source_retire(struct psource *s)
 	if (s->cycle && !s->cycle->failed) {
 		s->cycle->failed = 1;
 		s->cycle->error = xstrdup("stopped");
-		s->cycle->err_kind = "stopped";
+		s->cycle->err_kind = xstrdup("stopped");
 		cycle_cancel_requests(s);
 	}
 	if (s->timer_open && !uv_is_closing((uv_handle_t *)&s->timer)) {

@@ -54,7 +54,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 LOCK = threading.Lock()
 FAULTS = []          # [{kind, path, count, params}]
 LOG = []             # requests seen
-CONFIG = {"delay_ms": 0}
+CONFIG = {"delay_ms": 0, "gitlab_remaining": None, "gitlab_reset_in": None}
 DATA = {}
 
 
@@ -265,7 +265,18 @@ def gitlab(h, path, query):
 
 
 def gitlab_ratelimit():
-    return [hd for hd in DATA["gitlab_list_headers"] if hd[0].startswith("ratelimit-")]
+    hd = [h for h in DATA["gitlab_list_headers"] if h[0].startswith("ratelimit-")]
+    return quota(hd)
+
+
+def quota(headers):
+    """/_control/config can make the quota run low (RateLimit-Remaining/-Reset)."""
+    if CONFIG["gitlab_remaining"] is None:
+        return headers
+    out = [h for h in headers if h[0].lower() not in ("ratelimit-remaining", "ratelimit-reset")]
+    out.append(("ratelimit-remaining", str(CONFIG["gitlab_remaining"])))
+    out.append(("ratelimit-reset", str(int(time.time()) + int(CONFIG["gitlab_reset_in"] or 60))))
+    return out
 
 
 def gitlab_page(h, path, query, items, with_etag):
@@ -294,6 +305,7 @@ def gitlab_page(h, path, query, items, with_etag):
                 ("x-page", str(page)), ("x-per-page", str(per)),
                 ("x-prev-page", str(page - 1) if page > 1 else ""),
                 ("x-total", str(total)), ("x-total-pages", str(pages))]
+    headers = quota(headers)
     if with_etag:
         etag = 'W/"%s"' % hashlib.md5(body).hexdigest()
         if h.headers.get("If-None-Match") == etag:
@@ -536,7 +548,8 @@ class Handler(BaseHTTPRequestHandler):
     def take_fault(self, path):
         with LOCK:
             for f in FAULTS:
-                if path.startswith(f["path"]) and f["count"] != 0:
+                hit = path == f["path"] if f["exact"] else path.startswith(f["path"])
+                if hit and f["count"] != 0:
                     if f["count"] > 0:
                         f["count"] -= 1
                     return f
@@ -556,7 +569,7 @@ class Handler(BaseHTTPRequestHandler):
     def control(self, path, query):
         if path == "/_control/fault":
             f = {"kind": q1(query, "kind", "500"), "path": q1(query, "path", "/"),
-                 "count": int(q1(query, "count", "1")),
+                 "count": int(q1(query, "count", "1")), "exact": q1(query, "exact") == "1",
                  "params": {k: v[-1] for k, v in query.items()}}
             with LOCK:
                 FAULTS.append(f)
@@ -565,6 +578,9 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 FAULTS.clear()
             return Answer(200, compact({"ok": True}))
+        if path == "/_control/faults":
+            with LOCK:
+                return Answer(200, compact([f for f in FAULTS if f["count"] != 0]))
         if path == "/_control/log":
             with LOCK:
                 return Answer(200, compact(LOG))
@@ -574,14 +590,15 @@ class Handler(BaseHTTPRequestHandler):
             return Answer(200, compact({"ok": True}))
         if path == "/_control/config":
             with LOCK:
-                for k in ("delay_ms",):
+                for k in ("delay_ms", "gitlab_remaining", "gitlab_reset_in"):
                     if k in query:
-                        CONFIG[k] = int(q1(query, k))
+                        v = q1(query, k)
+                        CONFIG[k] = None if v == "" else int(v)
             return Answer(200, compact(CONFIG))
         return Answer(404, b"{}")
 
     def record(self, path, query, status, fault):
-        entry = {"t": time.time(), "path": path, "query": self.path.partition("?")[2],
+        entry = {"t": time.time(), "t_start": self.t_start, "path": path, "query": self.path.partition("?")[2],
                  "status": status, "fault": fault,
                  "if_none_match": self.headers.get("If-None-Match"),
                  "private_token": self.headers.get("PRIVATE-TOKEN"),
@@ -592,6 +609,7 @@ class Handler(BaseHTTPRequestHandler):
             LOG.append(entry)
 
     def do_GET(self):
+        self.t_start = time.time()
         u = urllib.parse.urlsplit(self.path)
         path, query = u.path, urllib.parse.parse_qs(u.query, keep_blank_values=True)
         if path.startswith("/_control/"):
@@ -607,8 +625,8 @@ class Handler(BaseHTTPRequestHandler):
             a = self.route(path, query)
         except Exception as e:  # a bug in the emulator must show, not hang the client
             a = Answer(500, ("replay error: %r" % e).encode(), ctype="text/plain")
-        self.record(path, query, a.status, None)
         self.send_answer(a)
+        self.record(path, query, a.status, None)
 
     do_HEAD = do_GET
 
