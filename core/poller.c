@@ -846,10 +846,23 @@ static void parse_after_cb(uv_work_t *w, int status)
 		v->url = xstrdup(r->req.url);
 		v->etag = r->etag;
 		r->etag = NULL;
+		/* only what walking on after a 304 needs: never cookies or echoed headers */
+		static const char *const keep[] = { "link", "x-next-page", "x-prev-page", "x-page",
+						    "x-per-page", "x-total", "x-total-pages",
+						    "content-type", NULL };
 		v->headers = json_array();
-		for (size_t i = 0; i < r->resp.nheaders; i++)
-			json_array_append_new(v->headers, json_pack("[ss]", r->resp.headers[i].name,
-								     r->resp.headers[i].value));
+		for (size_t i = 0; i < r->resp.nheaders; i++) {
+			int k = 0;
+			while (keep[k] && strcmp(keep[k], r->resp.headers[i].name))
+				k++;
+			if (!keep[k])
+				continue;
+			struct buf val = BUF_INIT;
+			log_redact(&val, r->resp.headers[i].value, strlen(r->resp.headers[i].value));
+			json_array_append_new(v->headers,
+					      json_pack("[ss]", r->resp.headers[i].name, val.ptr ? val.ptr : ""));
+			buf_free(&val);
+		}
 	}
 	for (size_t i = 0; i < r->out.nreqs && !cy->failed; i++) {
 		struct adapter_request *f = &r->out.reqs[i];
@@ -1146,7 +1159,11 @@ static void cycle_fail(struct psource *s, const char *kind, const char *url, int
 	for (size_t i = 0; i < m.len; i++)
 		if (m.ptr[i] == '\n' || m.ptr[i] == '\r')
 			m.ptr[i] = ' ';
-	cy->error = buf_detach(&m);
+	/* an upstream may echo credentials back: redact before the text goes anywhere */
+	struct buf red = BUF_INIT;
+	log_redact(&red, m.ptr, m.len);
+	buf_free(&m);
+	cy->error = buf_detach(&red);
 	cy->err_url = url ? xstrdup(url) : NULL;
 	cy->err_kind = xstrdup(kind ? kind : "other");
 	cy->retry_after_s = retry_after;
@@ -1278,11 +1295,13 @@ static void cycle_finish(struct psource *s)
 				 cy->err_url ? cy->err_url : "-", cy->error, cy->err_kind,
 				 (long long)s->failures, (double)delay / 1000,
 				 (unsigned long long)cy->units);
-			struct buf e = BUF_INIT;
+			struct buf e = BUF_INIT, red = BUF_INIT;
 			buf_addf(&e, "%s%s%s", cy->err_url ? cy->err_url : "",
 				 cy->err_url ? ": " : "", cy->error);
-			record_state(s, 0, e.ptr, now_s() + (int64_t)(delay / 1000));
+			log_redact(&red, e.ptr, e.len);
+			record_state(s, 0, red.ptr, now_s() + (int64_t)(delay / 1000));
 			buf_free(&e);
+			buf_free(&red);
 		}
 	} else {
 		s->failures = 0;

@@ -27,9 +27,13 @@ Faults on demand (GET /_control/fault?kind=K&path=PREFIX&count=N&...):
   malformed        the real answer with its JSON broken in the middle
   huge             200 application/json, mb=N (default 50) megabytes, chunked
   wrong_type       200 text/html login page
+  echo             500 whose body repeats the request headers (credentials included)
+Faults match paths by prefix, or exactly with exact=1.
 count=N affects the next N matching requests (0: until /_control/clear).
-Other control: /_control/clear, /_control/log (requests seen, JSON),
-/_control/reset_log, /_control/config?delay_ms=N (latency on every answer).
+Other control: /_control/clear, /_control/faults (pending ones),
+/_control/log (requests seen, JSON), /_control/reset_log,
+/_control/config?delay_ms=N (latency on every answer)
+               &gitlab_remaining=N&gitlab_reset_in=S (a low GitLab quota).
 
 Usage: replay.py --fixtures ../shared/fixtures --local tests/fixtures
                  [--port 0] [--port-file F] [--tls-cert C --tls-key K]
@@ -636,6 +640,10 @@ class Handler(BaseHTTPRequestHandler):
             body = ("<html><head><title>%s</title></head><body><center><h1>%s</h1></center>"
                     "<hr><center>nginx</center></body></html>" % (kind, kind)).encode()
             return self.send_answer(Answer(int(kind), body, ctype="text/html"))
+        if kind == "echo":  # a hostile proxy: the request's headers come back in the error
+            cred = [(k, v) for k, v in self.headers.items() if k.lower() in ("authorization", "private-token")]
+            body = ("denied " + "; ".join("%s: %s" % kv for kv in cred + list(self.headers.items()))).encode()
+            return self.send_answer(Answer(500, body, ctype="text/plain"))
         if kind == "429":
             hd = [(n, v) for n, v in DATA["gitlab_429_headers"] if n.lower() != "retry-after"]
             hd.append(("retry-after", p.get("retry_after", "30")))
