@@ -155,14 +155,6 @@ static void sq_free(struct sqlb *q)
 	memset(q, 0, sizeof(*q));
 }
 
-static int sq_prepare(struct store *st, struct sqlb *q, struct store_stmt **s, struct err *err)
-{
-	if (store_prepare(st, s, q->sql.ptr, err) < 0)
-		return -1;
-	for (size_t i = 0; i < q->n; i++)
-		store_bind_text(*s, (int)i + 1, q->p[i], -1);
-	return 0;
-}
 
 /* "the build b (alias b, checkout alias c) is selected by the topic" */
 static void sq_build_selected(struct sqlb *q, const struct filter *f)
@@ -309,14 +301,67 @@ static void unit_note(struct unit *x, int64_t minseq, int64_t maxseq, const char
 
 /* ------------------------------------------------------------ Message-IDs */
 
+#define STMT_CACHE 48
+
 struct pctx {
 	struct store *st;
+	/* statements reused across units (a pass runs the same few queries per unit) */
+	char *cache_sql[STMT_CACHE];
+	struct store_stmt *cache_stmt[STMT_CACHE];
+	size_t ncache;
 	const struct topic *tp;
 	const char *domain;
 	const char *from_name, *from_addr;
 	int64_t now;
 	int64_t high; /* submission high-water mark of this pass */
 };
+
+/* Prepare `sql`, or reuse the statement prepared for the same text. */
+static int cprepare(struct pctx *c, const char *sql, struct store_stmt **s, struct err *err)
+{
+	for (size_t i = 0; i < c->ncache; i++)
+		if (!strcmp(c->cache_sql[i], sql)) {
+			store_reset(c->cache_stmt[i]);
+			*s = c->cache_stmt[i];
+			return 0;
+		}
+	if (store_prepare(c->st, s, sql, err) < 0)
+		return -1;
+	if (c->ncache < STMT_CACHE) {
+		c->cache_sql[c->ncache] = xstrdup(sql);
+		c->cache_stmt[c->ncache++] = *s;
+	}
+	return 0;
+}
+
+/* Done with a statement from cprepare. */
+static void cdone(struct pctx *c, struct store_stmt *s)
+{
+	for (size_t i = 0; i < c->ncache; i++)
+		if (c->cache_stmt[i] == s) {
+			store_reset(s);
+			return;
+		}
+	store_finalize(s);
+}
+
+static void cache_free(struct pctx *c)
+{
+	for (size_t i = 0; i < c->ncache; i++) {
+		store_finalize(c->cache_stmt[i]);
+		free(c->cache_sql[i]);
+	}
+	c->ncache = 0;
+}
+
+static int sq_prepare(struct pctx *c, struct sqlb *q, struct store_stmt **s, struct err *err)
+{
+	if (cprepare(c, q->sql.ptr, s, err) < 0)
+		return -1;
+	for (size_t i = 0; i < q->n; i++)
+		store_bind_text(*s, (int)i + 1, q->p[i], -1);
+	return 0;
+}
 
 static void unit_msgid(const struct pctx *c, const char *hash, char kind, int64_t rev,
 		       struct buf *out)
@@ -338,16 +383,16 @@ static const char *js(json_t *o, const char *k)
 }
 
 /* Rows of type t selected by `q` (its columns must be the type's fields) into arr. */
-static int fetch_objects(struct store *st, enum kcidb_type t, struct sqlb *q, json_t *arr,
+static int fetch_objects(struct pctx *c, enum kcidb_type t, struct sqlb *q, json_t *arr,
 			 struct err *err)
 {
 	struct store_stmt *s;
-	if (sq_prepare(st, q, &s, err) < 0)
+	if (sq_prepare(c, q, &s, err) < 0)
 		return -1;
 	int r;
 	while ((r = store_step(s, err)) == STORE_ROW)
 		json_array_append_new(arr, results_row_to_json(t, s, 0));
-	store_finalize(s);
+	cdone(c, s);
 	return r < 0 ? -1 : 0;
 }
 
@@ -359,7 +404,7 @@ static void select_cols(struct sqlb *q, enum kcidb_type t, const char *alias)
 	buf_free(&cols);
 }
 
-static int fetch_by_id(struct store *st, enum kcidb_type t, const char *id, json_t **out,
+static int fetch_by_id(struct pctx *c, enum kcidb_type t, const char *id, json_t **out,
 		       struct err *err)
 {
 	struct sqlb q = { 0 };
@@ -367,7 +412,7 @@ static int fetch_by_id(struct store *st, enum kcidb_type t, const char *id, json
 	select_cols(&q, t, NULL);
 	buf_addf(&q.sql, " FROM %s WHERE id = ", kcidb_types[t].plural);
 	sq_param(&q, id);
-	int r = fetch_objects(st, t, &q, arr, err);
+	int r = fetch_objects(c, t, &q, arr, err);
 	sq_free(&q);
 	*out = r == 0 && json_array_size(arr) ? json_incref(json_array_get(arr, 0)) : NULL;
 	json_decref(arr);
@@ -380,7 +425,7 @@ struct patch_ref {
 	struct buf reviews; /* the series' Acked-by/Reviewed-by/Tested-by lines (series.h) */
 };
 
-static int patch_find(struct store *st, json_t *checkout, struct patch_ref *p, struct err *err)
+static int patch_find(struct pctx *c, json_t *checkout, struct patch_ref *p, struct err *err)
 {
 	memset(p, 0, sizeof(*p));
 	if (!checkout)
@@ -389,21 +434,21 @@ static int patch_find(struct store *st, json_t *checkout, struct patch_ref *p, s
 	struct store_stmt *s;
 	if (mid && mime_id_safe(mid)) {
 		p->msgid = xstrdup(mid);
-		if (store_prepare(st, &s, "SELECT subject, list_id FROM patches WHERE msgid = ?", err) < 0)
+		if (cprepare(c, "SELECT subject, list_id FROM patches WHERE msgid = ?", &s, err) < 0)
 			return -1;
 		store_bind_text(s, 1, mid, -1);
 		if (store_step(s, err) == STORE_ROW) {
 			p->subject = col_dup(s, 0);
 			p->list_id = col_dup(s, 1);
 		}
-		store_finalize(s);
+		cdone(c, s);
 		return 0;
 	}
-	if (store_prepare(st, &s,
-			  "SELECT pa.msgid, pa.subject, pa.list_id FROM checkout_patches cp JOIN "
-			  "patches pa ON pa.rid = cp.patch_rid WHERE cp.checkout_id = ? "
-			  "ORDER BY (pa.patch_id IS NULL) DESC, pa.date DESC, pa.rid DESC",
-			  err) < 0)
+	if (cprepare(c,
+		     "SELECT pa.msgid, pa.subject, pa.list_id FROM checkout_patches cp JOIN "
+		     "patches pa ON pa.rid = cp.patch_rid WHERE cp.checkout_id = ? "
+		     "ORDER BY (pa.patch_id IS NULL) DESC, pa.date DESC, pa.rid DESC",
+		     &s, err) < 0)
 		return -1;
 	store_bind_text(s, 1, js(checkout, "id"), -1);
 	int r;
@@ -416,15 +461,15 @@ static int patch_find(struct store *st, json_t *checkout, struct patch_ref *p, s
 			break;
 		}
 	}
-	store_finalize(s);
+	cdone(c, s);
 	return r < 0 ? -1 : 0;
 }
 
-static int patch_of(struct store *st, json_t *checkout, struct patch_ref *p, struct err *err)
+static int patch_of(struct pctx *c, json_t *checkout, struct patch_ref *p, struct err *err)
 {
-	if (patch_find(st, checkout, p, err) < 0)
+	if (patch_find(c, checkout, p, err) < 0)
 		return -1;
-	if (p->msgid && series_review_summary(st, p->msgid, &p->reviews, err) < 0)
+	if (p->msgid && series_review_summary(c->st, p->msgid, &p->reviews, err) < 0)
 		return -1;
 	return 0;
 }
@@ -621,7 +666,7 @@ static int fetch_incidents(struct pctx *c, const char *build_id, int build_known
 	}
 	sq(&q, " ORDER BY i.id");
 	size_t k;
-	int r = fetch_objects(c->st, KCIDB_INCIDENT, &q, incidents, err);
+	int r = fetch_objects(c, KCIDB_INCIDENT, &q, incidents, err);
 	sq_free(&q);
 	if (r < 0)
 		return -1;
@@ -635,7 +680,7 @@ static int fetch_incidents(struct pctx *c, const char *build_id, int build_known
 		sq_param(&qi, js(inc, "issue_id"));
 		sq(&qi, " AND version = ");
 		sq_int(&qi, json_integer_value(json_object_get(inc, "issue_version")));
-		r = fetch_objects(c->st, KCIDB_ISSUE, &qi, arr, err);
+		r = fetch_objects(c, KCIDB_ISSUE, &qi, arr, err);
 		sq_free(&qi);
 		size_t j;
 		json_t *is;
@@ -742,9 +787,9 @@ static int render_build(struct pctx *c, struct unit *u, int64_t rev, int64_t ps,
 	json_t *doc = mp->doc;
 	json_t *build = NULL, *co = NULL;
 	const char *bid = u->id;
-	if (u->kind == 'b' && fetch_by_id(c->st, KCIDB_BUILD, bid, &build, err) < 0)
+	if (u->kind == 'b' && fetch_by_id(c, KCIDB_BUILD, bid, &build, err) < 0)
 		return -1;
-	if (build && fetch_by_id(c->st, KCIDB_CHECKOUT, js(build, "checkout_id"), &co, err) < 0) {
+	if (build && fetch_by_id(c, KCIDB_CHECKOUT, js(build, "checkout_id"), &co, err) < 0) {
 		json_decref(build);
 		return -1;
 	}
@@ -763,7 +808,7 @@ static int render_build(struct pctx *c, struct unit *u, int64_t rev, int64_t ps,
 		sq_int(&q, ps);
 	}
 	sq(&q, " ORDER BY t.id");
-	int r = fetch_objects(c->st, KCIDB_TEST, &q, tests, err);
+	int r = fetch_objects(c, KCIDB_TEST, &q, tests, err);
 	sq_free(&q);
 	if (r == 0)
 		r = fetch_incidents(c, bid, u->kind == 'b', ps, incidents, issues, err);
@@ -920,7 +965,7 @@ static int render_issue(struct pctx *c, struct unit *u, int64_t ps, struct msgpa
 		sq_int(&q, ps);
 	}
 	sq(&q, " ORDER BY version");
-	int r = fetch_objects(c->st, KCIDB_ISSUE, &q, issues, err);
+	int r = fetch_objects(c, KCIDB_ISSUE, &q, issues, err);
 	sq_free(&q);
 	if (r < 0)
 		return -1;
@@ -935,7 +980,7 @@ static int render_issue(struct pctx *c, struct unit *u, int64_t ps, struct msgpa
 		sq_int(&q, ps);
 	}
 	sq(&q, " ORDER BY i.id");
-	r = fetch_objects(c->st, KCIDB_INCIDENT, &q, incidents, err);
+	r = fetch_objects(c, KCIDB_INCIDENT, &q, incidents, err);
 	sq_free(&q);
 	if (r < 0)
 		return -1;
@@ -985,15 +1030,15 @@ static int render_unit(struct pctx *c, struct unit *u, int64_t rev, int64_t ps,
 		checkout_id = u->id;
 	} else if (u->kind == 'b') {
 		json_t *b = NULL;
-		if (fetch_by_id(c->st, KCIDB_BUILD, u->id, &b, err) < 0)
+		if (fetch_by_id(c, KCIDB_BUILD, u->id, &b, err) < 0)
 			goto out;
 		if (b && js(b, "checkout_id"))
 			checkout_id = co_id_own = xstrdup(js(b, "checkout_id"));
 		json_decref(b);
 	}
-	if (checkout_id && fetch_by_id(c->st, KCIDB_CHECKOUT, checkout_id, &co, err) < 0)
+	if (checkout_id && fetch_by_id(c, KCIDB_CHECKOUT, checkout_id, &co, err) < 0)
 		goto out;
-	if (co && patch_of(c->st, co, &pref, err) < 0)
+	if (co && patch_of(c, co, &pref, err) < 0)
 		goto out;
 
 	switch (u->kind) {
@@ -1114,11 +1159,11 @@ out:
 
 /* ------------------------------------------------------------ planning */
 
-static int collect(struct store *st, struct sqlb *q, struct unitset *us, const char *topic,
+static int collect(struct pctx *c, struct sqlb *q, struct unitset *us, const char *topic,
 		   char kind, struct err *err)
 {
 	struct store_stmt *s;
-	if (sq_prepare(st, q, &s, err) < 0)
+	if (sq_prepare(c, q, &s, err) < 0)
 		return -1;
 	int r;
 	while ((r = store_step(s, err)) == STORE_ROW) {
@@ -1132,7 +1177,7 @@ static int collect(struct store *st, struct sqlb *q, struct unitset *us, const c
 		u->candidate = 1;
 		unit_note(u, store_col_int(s, 1), store_col_int(s, 2), store_col_text(s, 3, NULL));
 	}
-	store_finalize(s);
+	cdone(c, s);
 	return r < 0 ? -1 : 0;
 }
 
@@ -1152,7 +1197,7 @@ static int find_units(struct pctx *c, int64_t P, int64_t H, struct unitset *us, 
 	sq_int(&q, H);
 	sq(&q, " AND ");
 	sq_build_selected(&q, f);
-	r = collect(c->st, &q, us, tn, 'b', err);
+	r = collect(c, &q, us, tn, 'b', err);
 	sq_free(&q);
 	if (r < 0)
 		return -1;
@@ -1169,7 +1214,7 @@ static int find_units(struct pctx *c, int64_t P, int64_t H, struct unitset *us, 
 		sq_filter(&q, f, FL_TEST);
 	}
 	sq(&q, " GROUP BY t.build_id");
-	r = collect(c->st, &q, us, tn, 'b', err);
+	r = collect(c, &q, us, tn, 'b', err);
 	sq_free(&q);
 	if (r < 0)
 		return -1;
@@ -1187,7 +1232,7 @@ static int find_units(struct pctx *c, int64_t P, int64_t H, struct unitset *us, 
 		sq_build_selected(&q, f);
 	}
 	sq(&q, " GROUP BY bid");
-	r = collect(c->st, &q, us, tn, 'b', err);
+	r = collect(c, &q, us, tn, 'b', err);
 	sq_free(&q);
 	if (r < 0)
 		return -1;
@@ -1204,7 +1249,7 @@ static int find_units(struct pctx *c, int64_t P, int64_t H, struct unitset *us, 
 		sq_build_selected(&q, f);
 		sq(&q, "))");
 	}
-	r = collect(c->st, &q, us, tn, 'c', err);
+	r = collect(c, &q, us, tn, 'c', err);
 	sq_free(&q);
 	if (r < 0)
 		return -1;
@@ -1216,7 +1261,7 @@ static int find_units(struct pctx *c, int64_t P, int64_t H, struct unitset *us, 
 		sq(&q, " AND seq <= ");
 		sq_int(&q, H);
 		sq(&q, " GROUP BY id");
-		r = collect(c->st, &q, us, tn, 'i', err);
+		r = collect(c, &q, us, tn, 'i', err);
 		sq_free(&q);
 		if (r < 0)
 			return -1;
@@ -1227,7 +1272,7 @@ static int find_units(struct pctx *c, int64_t P, int64_t H, struct unitset *us, 
 		sq(&q, " AND i.seq <= ");
 		sq_int(&q, H);
 		sq(&q, " GROUP BY i.issue_id");
-		r = collect(c->st, &q, us, tn, 'i', err);
+		r = collect(c, &q, us, tn, 'i', err);
 		sq_free(&q);
 		if (r < 0)
 			return -1;
@@ -1241,10 +1286,8 @@ static int unit_final(struct pctx *c, struct unit *u, struct err *err)
 	struct store_stmt *s;
 	int r;
 	if (u->kind == 'b') {
-		if (store_prepare(c->st, &s,
-				  "SELECT b.status, c.origin_tests_finish_time FROM builds b LEFT JOIN "
-				  "checkouts c ON c.id = b.checkout_id WHERE b.id = ?",
-				  err) < 0)
+		if (cprepare(c, "SELECT b.status, c.origin_tests_finish_time FROM builds b LEFT JOIN "
+				  "checkouts c ON c.id = b.checkout_id WHERE b.id = ?", &s, err) < 0)
 			return -1;
 		store_bind_text(s, 1, u->id, -1);
 		r = store_step(s, err);
@@ -1255,20 +1298,18 @@ static int unit_final(struct pctx *c, struct unit *u, struct err *err)
 				   (st && kcidb_status_rank(st) >= kcidb_status_rank("MISS")) ||
 				   (st && !strcmp(st, "SKIP"));
 		}
-		store_finalize(s);
+		cdone(c, s);
 		return r < 0 ? -1 : 0;
 	}
 	if (u->kind == 'c') {
-		if (store_prepare(c->st, &s,
-				  "SELECT origin_tests_finish_time, valid FROM checkouts WHERE id = ?",
-				  err) < 0)
+		if (cprepare(c, "SELECT origin_tests_finish_time, valid FROM checkouts WHERE id = ?", &s, err) < 0)
 			return -1;
 		store_bind_text(s, 1, u->id, -1);
 		r = store_step(s, err);
 		if (r == STORE_ROW)
 			u->final = store_col_type(s, 0) != STORE_NULL ||
 				   (store_col_type(s, 1) != STORE_NULL && !store_col_int(s, 1));
-		store_finalize(s);
+		cdone(c, s);
 		return r < 0 ? -1 : 0;
 	}
 	return 0;
@@ -1277,9 +1318,7 @@ static int unit_final(struct pctx *c, struct unit *u, struct err *err)
 static int unit_state(struct pctx *c, struct unit *u, struct err *err)
 {
 	struct store_stmt *s;
-	if (store_prepare(c->st, &s,
-			  "SELECT published_seq, revs FROM feed_units WHERE topic = ? AND unit = ?",
-			  err) < 0)
+	if (cprepare(c, "SELECT published_seq, revs FROM feed_units WHERE topic = ? AND unit = ?", &s, err) < 0)
 		return -1;
 	store_bind_text(s, 1, c->tp->name, -1);
 	store_bind_text(s, 2, u->hash, -1);
@@ -1290,7 +1329,7 @@ static int unit_state(struct pctx *c, struct unit *u, struct err *err)
 		u->published_seq = store_col_int(s, 0);
 		u->revs = store_col_int(s, 1);
 	}
-	store_finalize(s);
+	cdone(c, s);
 	return r < 0 ? -1 : 0;
 }
 
@@ -1342,11 +1381,9 @@ static struct rendered *plan_add(struct plan *p, struct unit *u, int64_t rev)
 static int record_planned(struct pctx *c, struct rendered *r, const char *now, struct err *err)
 {
 	struct store_stmt *s;
-	if (store_prepare(c->st, &s,
-			  "INSERT INTO feed_messages (topic, msgid, unit, kind, unit_key, rev, "
+	if (cprepare(c, "INSERT INTO feed_messages (topic, msgid, unit, kind, unit_key, rev, "
 			  "covered_seq, state, created) VALUES (?, ?, ?, ?, ?, CAST(? AS INTEGER), "
-			  "CAST(? AS INTEGER), 'planned', ?) ON CONFLICT (topic, msgid) DO NOTHING",
-			  err) < 0)
+			  "CAST(? AS INTEGER), 'planned', ?) ON CONFLICT (topic, msgid) DO NOTHING", &s, err) < 0)
 		return -1;
 	char kind[2] = { r->kind, 0 }, rev[32], hw[32];
 	snprintf(rev, sizeof(rev), "%lld", (long long)r->rev);
@@ -1360,7 +1397,7 @@ static int record_planned(struct pctx *c, struct rendered *r, const char *now, s
 	store_bind_text(s, 7, hw, -1);
 	store_bind_text(s, 8, now, -1);
 	int rc = store_step(s, err);
-	store_finalize(s);
+	cdone(c, s);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -1480,19 +1517,24 @@ static int plan_topic(struct pctx *c, const struct publish_opts *o, int64_t sett
 		if (u->kind == 'b') {
 			/* make sure the checkout root is (or will be) there */
 			struct store_stmt *s;
-			if (store_prepare(c->st, &s, "SELECT checkout_id FROM builds WHERE id = ?",
-					  err) < 0)
+			if (cprepare(c, "SELECT checkout_id FROM builds WHERE id = ?", &s, err) < 0)
 				goto out;
 			store_bind_text(s, 1, u->id, -1);
 			char *cid = NULL;
 			if (store_step(s, err) == STORE_ROW)
 				cid = col_dup(s, 0);
-			store_finalize(s);
+			cdone(c, s);
 			int64_t exists = 0;
-			if (cid && store_query_int(c->st, "SELECT COUNT(*) FROM checkouts WHERE id = ?",
-						   &exists, err, 1, cid) < 0) {
-				free(cid);
-				goto out;
+			if (cid) {
+				if (cprepare(c, "SELECT COUNT(*) FROM checkouts WHERE id = ?", &s,
+					     err) < 0) {
+					free(cid);
+					goto out;
+				}
+				store_bind_text(s, 1, cid, -1);
+				if (store_step(s, err) == STORE_ROW)
+					exists = store_col_int(s, 0);
+				cdone(c, s);
 			}
 			if (cid && exists) {
 				struct unit *root = units_get(&us, c->tp->name, 'c', cid);
@@ -1713,6 +1755,7 @@ out:
 	if (rc < 0)
 		err_prefix(err, "topic %s", tp->name);
 	plan_free(&p);
+	cache_free(&c);
 	free(domain);
 	return rc;
 }
