@@ -34,6 +34,12 @@
  * text/plain summary (failures first, with log URLs) and an
  * application/json part (kcidb.json) holding the unit's KCIDB v5.3 objects.
  *
+ * Changing a topic's filter applies from the topic's position on: what was
+ * published stays, later changes are selected by the new filter (start a
+ * new topic name to get a fresh feed of older results).  Message-IDs are
+ * <cifeed.KIND.HASH.REV@DOMAIN> with DOMAIN from [feed] address, so keep
+ * that address stable once feeds are published.
+ *
  * Threading: publisher_run blocks (SQLite and git); run it off the loop.
  * It uses only the store connection it is given.
  */
