@@ -10,9 +10,12 @@
  */
 #include "inbox_read.h"
 #include "log.h"
+#include "mail.h"
+#include "patchmail.h"
 #include "sources.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <git2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,6 +228,151 @@ static int prune_unseen(struct reader *r, git_oid *seen, size_t nseen, struct er
 	return rc < 0 ? -1 : 0;
 }
 
+/*
+ * The walk runs on a producer thread with its own repository handle: it
+ * reads commits, trees and blobs (inflating packs is most of the cost) and
+ * parses each message, while this thread writes the previous ones to the
+ * store.  A bounded queue keeps memory flat.
+ */
+struct item {
+	int kind; /* 'm', 'd', 0 (a commit without m/d), -1 (error: msg) */
+	git_oid commit, blob;
+	char *raw;
+	size_t len;
+	struct mail m;
+	struct patchmail pm;
+	int parsed, has_pm;
+	char msg[512];
+};
+
+#define QUEUE_CAP 128
+
+struct producer {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t can_put, can_get;
+	struct item ring[QUEUE_CAP];
+	size_t head, count;
+	int done, abort;
+	const char *path;
+	git_oid tip, base;
+	int hide;
+};
+
+static void item_clear(struct item *it)
+{
+	if (it->parsed) {
+		if (it->has_pm)
+			patchmail_free(&it->pm);
+		mail_free(&it->m);
+	}
+	free(it->raw);
+	memset(it, 0, sizeof(*it));
+}
+
+/* Producer side: wait for room, then publish *it (moved into the ring). */
+static int put(struct producer *q, struct item *it)
+{
+	pthread_mutex_lock(&q->mu);
+	while (q->count == QUEUE_CAP && !q->abort)
+		pthread_cond_wait(&q->can_put, &q->mu);
+	int ok = !q->abort;
+	if (ok) {
+		q->ring[(q->head + q->count) % QUEUE_CAP] = *it;
+		q->count++;
+		pthread_cond_signal(&q->can_get);
+	}
+	pthread_mutex_unlock(&q->mu);
+	if (!ok)
+		item_clear(it);
+	memset(it, 0, sizeof(*it));
+	return ok;
+}
+
+/* Consumer side: 1 and *it, or 0 when the producer is done and the queue empty. */
+static int get(struct producer *q, struct item *it)
+{
+	pthread_mutex_lock(&q->mu);
+	while (q->count == 0 && !q->done)
+		pthread_cond_wait(&q->can_get, &q->mu);
+	int ok = q->count > 0;
+	if (ok) {
+		*it = q->ring[q->head];
+		q->head = (q->head + 1) % QUEUE_CAP;
+		q->count--;
+		pthread_cond_signal(&q->can_put);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return ok;
+}
+
+static void produce_error(struct producer *q, const char *what)
+{
+	struct item it = { .kind = -1 };
+	const git_error *e = git_error_last();
+	snprintf(it.msg, sizeof(it.msg), "%s: %s", what, e && e->message ? e->message : "libgit2 error");
+	put(q, &it);
+}
+
+static void *produce(void *arg)
+{
+	struct producer *q = arg;
+	git_repository *repo = NULL;
+	git_revwalk *w = NULL;
+	if (git_repository_open_bare(&repo, q->path) < 0) {
+		produce_error(q, "opening the epoch");
+		goto done;
+	}
+	if (git_revwalk_new(&w, repo) < 0 ||
+	    git_revwalk_sorting(w, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
+	    git_revwalk_push(w, &q->tip) < 0 || (q->hide && git_revwalk_hide(w, &q->base) < 0)) {
+		produce_error(q, "walking commits");
+		goto done;
+	}
+	git_oid id;
+	int merge;
+	while (git_revwalk_next(&id, w) == 0) {
+		struct item it;
+		memset(&it, 0, sizeof(it));
+		it.commit = id;
+		it.kind = commit_entry(repo, &id, &it.blob, &merge);
+		if (it.kind < 0) {
+			char hex[GIT_OID_HEXSZ + 1];
+			git_oid_tostr(hex, sizeof(hex), &id);
+			produce_error(q, hex);
+			goto done;
+		}
+		if (it.kind == 'm') {
+			git_blob *b;
+			if (git_blob_lookup(&b, repo, &it.blob) < 0) {
+				produce_error(q, "reading blob");
+				goto done;
+			}
+			it.len = (size_t)git_blob_rawsize(b);
+			it.raw = xmalloc(it.len + 1);
+			memcpy(it.raw, git_blob_rawcontent(b), it.len);
+			it.raw[it.len] = '\0';
+			git_blob_free(b);
+			mail_parse(it.raw, it.len, &it.m);
+			it.parsed = 1;
+			if (it.m.message_id) {
+				patchmail_parse(&it.m, &it.pm);
+				it.has_pm = 1;
+			}
+		}
+		if (!put(q, &it))
+			break;
+	}
+done:
+	git_revwalk_free(w);
+	git_repository_free(repo);
+	pthread_mutex_lock(&q->mu);
+	q->done = 1;
+	pthread_cond_signal(&q->can_get);
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
 static int read_epoch(struct reader *r, struct err *err)
 {
 	char key[16];
@@ -233,7 +381,8 @@ static int read_epoch(struct reader *r, struct err *err)
 	int have_old = 0, hide = 0, rescan = 0, rc = -1;
 	git_oid *seen = NULL;
 	size_t nseen = 0, seencap = 0;
-	git_revwalk *w = NULL;
+	struct producer *q = NULL;
+	int started = 0;
 
 	int e = git_reference_name_to_id(&tip, r->repo, "HEAD");
 	if (e == GIT_ENOTFOUND || e == GIT_EUNBORNBRANCH)
@@ -276,38 +425,50 @@ static int read_epoch(struct reader *r, struct err *err)
 		}
 	}
 
-	if (git_revwalk_new(&w, r->repo) < 0 ||
-	    git_revwalk_sorting(w, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
-	    git_revwalk_push(w, &tip) < 0 || (hide && git_revwalk_hide(w, &base) < 0)) {
-		git_fail(err, "walking commits", r->where);
+	q = xcalloc(1, sizeof(*q));
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->can_put, NULL);
+	pthread_cond_init(&q->can_get, NULL);
+	q->path = r->where;
+	q->tip = tip;
+	q->hide = hide;
+	if (hide)
+		q->base = base;
+	if (pthread_create(&q->thread, NULL, produce, q) != 0) {
+		err_set(err, ERR_INTERNAL, "%s: cannot start the reader thread", r->where);
+		free(q);
+		q = NULL;
 		goto out;
 	}
-	git_oid id, blob;
-	int merge, stopped = 0;
-	while (git_revwalk_next(&id, w) == 0) {
-		int k = commit_entry(r->repo, &id, &blob, &merge);
-		if (k < 0) {
-			char hex[GIT_OID_HEXSZ + 1];
-			git_oid_tostr(hex, sizeof(hex), &id);
-			git_fail(err, hex, r->where);
-			goto out;
-		}
-		r->stats->commits++;
-		if (k == 'm') {
-			if (add_blob(r, &blob, err) < 0)
-				goto out;
-			if (rescan) {
+	started = 1;
+	int stopped = 0;
+	struct item it;
+	while (get(q, &it)) {
+		char hex[GIT_OID_HEXSZ + 1];
+		int ie = 0;
+		if (it.kind < 0) {
+			err_set(err, ERR_IO, "%s: %s", r->where, it.msg);
+			ie = -1;
+		} else if (it.kind == 'm') {
+			git_oid_tostr(hex, sizeof(hex), &it.blob);
+			ie = intake_add_parsed(r->in, it.raw, it.len, &it.m, it.has_pm ? &it.pm : NULL,
+					      hex, r->epoch, err);
+			r->pending++;
+			if (ie == 0 && rescan) {
 				if (nseen == seencap) {
 					seencap = seencap ? seencap * 2 : 1024;
 					seen = xrealloc(seen, seencap * sizeof(*seen));
 				}
-				seen[nseen++] = blob;
+				seen[nseen++] = it.blob;
 			}
-		} else if (k == 'd') {
-			if (remove_blob(r, &blob, err) < 0)
-				goto out;
+		} else if (it.kind == 'd') {
+			ie = remove_blob(r, &it.blob, err);
 		}
-		last = id;
+		r->stats->commits += it.kind >= 0;
+		last = it.commit;
+		item_clear(&it);
+		if (ie < 0)
+			goto out;
 		if (!rescan && r->pending >= r->o->batch) {
 			if (checkpoint(r, &last, 1, err) < 0)
 				goto out;
@@ -328,7 +489,21 @@ static int read_epoch(struct reader *r, struct err *err)
 out:
 	if (rc < 0)
 		store_rollback(r->st);
-	git_revwalk_free(w);
+	if (q) {
+		if (started) {
+			pthread_mutex_lock(&q->mu);
+			q->abort = 1;
+			pthread_cond_broadcast(&q->can_put);
+			pthread_mutex_unlock(&q->mu);
+			pthread_join(q->thread, NULL);
+		}
+		for (size_t i = 0; i < q->count; i++)
+			item_clear(&q->ring[(q->head + i) % QUEUE_CAP]);
+		pthread_mutex_destroy(&q->mu);
+		pthread_cond_destroy(&q->can_put);
+		pthread_cond_destroy(&q->can_get);
+		free(q);
+	}
 	free(seen);
 	return rc;
 }

@@ -11,13 +11,14 @@
 #include "intake.h"
 #include "botpass.h"
 #include "formats.h"
-#include "ingest.h"
 #include "log.h"
 #include "mail.h"
 #include "patchlink.h"
 #include "patchmail.h"
 
 #include <ctype.h>
+#include <nettle/sha2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -130,6 +131,22 @@ void intake_close(struct intake *in)
 const struct intake_stats *intake_get_stats(const struct intake *in)
 {
 	return &in->stats;
+}
+
+/* sha256 hex (Nettle: hardware SHA where the CPU has it; this runs per patch mail) */
+static void sha256_hex(const void *data, size_t len, char out[65])
+{
+	struct sha256_ctx c;
+	uint8_t d[SHA256_DIGEST_SIZE];
+	static const char hx[] = "0123456789abcdef";
+	sha256_init(&c);
+	sha256_update(&c, len, data);
+	sha256_digest(&c, sizeof(d), d);
+	for (int i = 0; i < SHA256_DIGEST_SIZE; i++) {
+		out[2 * i] = hx[d[i] >> 4];
+		out[2 * i + 1] = hx[d[i] & 15];
+	}
+	out[64] = '\0';
 }
 
 static void touch(struct intake *in, int64_t rid)
@@ -341,7 +358,7 @@ static int store_patch(struct intake *in, const char *raw, size_t len, const str
 	if (r < 0)
 		return -1;
 
-	ingest_sha256_hex(raw, len, sha);
+	sha256_hex(raw, len, sha);
 	struct store_stmt *s = in->s[S_INS_PATCH];
 	store_reset(s);
 	store_bind_text(s, 1, m->message_id, -1);
@@ -510,54 +527,67 @@ static int store_reply(struct intake *in, const struct mail *m, const struct pat
 	return 0;
 }
 
-int intake_add(struct intake *in, const char *raw, size_t len, const char *blob, int epoch,
-	       struct err *err)
+int intake_add_parsed(struct intake *in, const char *raw, size_t len, const struct mail *mp,
+		      const struct patchmail *pmp, const char *blob, int epoch, struct err *err)
 {
-	struct mail m;
-	struct patchmail pm;
+	const struct mail *m = mp;
 	int rc = 0;
 
 	if (batch_start(in, err) < 0)
 		return -1;
 	in->stats.messages++;
 	in->stats.bytes += len;
-	mail_parse(raw, len, &m);
-	if (!m.message_id) {
+	if (!m->message_id || !pmp) {
 		in->stats.no_msgid++;
 		log_debug("intake.skip", "source=%s blob=%s reason=%s", in->source,
 			  blob ? blob : "-", "no Message-ID");
-		mail_free(&m);
 		return 0;
 	}
-	patchmail_parse(&m, &pm);
-	switch (pm.kind) {
+	const struct patchmail *pm = pmp;
+	switch (pm->kind) {
 	case PM_PATCH:
 	case PM_COVER:
-		rc = store_patch(in, raw, len, &m, &pm, blob, err);
+		rc = store_patch(in, raw, len, m, pm, blob, err);
 		break;
 	case PM_REPLY:
 		in->stats.replies++;
-		rc = store_reply(in, &m, &pm, err);
+		rc = store_reply(in, m, pm, err);
 		break;
 	default:
 		in->stats.other++;
 		break;
 	}
 	/* pulls and replies carrying patches are no series, but bots answer for them */
-	if (rc == 0 && (pm.kind == PM_PULL || pm.kind == PM_REPLY))
-		rc = botpass_observe(in->st, &m, &pm, in->source, err);
+	if (rc == 0 && (pm->kind == PM_PULL || pm->kind == PM_REPLY))
+		rc = botpass_observe(in->st, m, pm, in->source, err);
 	if (rc == 0 && blob) {
 		struct store_stmt *s = in->s[S_INS_IMSG];
 		store_reset(s);
 		store_bind_text(s, 1, in->source, -1);
 		store_bind_int(s, 2, epoch);
 		store_bind_text(s, 3, blob, -1);
-		store_bind_text(s, 4, m.message_id, -1);
+		store_bind_text(s, 4, m->message_id, -1);
 		if (store_step(s, err) < 0)
 			rc = -1;
 	}
 	if (rc < 0)
-		err_prefix(err, "message <%s>", m.message_id);
+		err_prefix(err, "message <%s>", m->message_id);
+	return rc;
+}
+
+int intake_add(struct intake *in, const char *raw, size_t len, const char *blob, int epoch,
+	       struct err *err)
+{
+	struct mail m;
+	struct patchmail pm;
+	mail_parse(raw, len, &m);
+	if (!m.message_id) {
+		int rc = intake_add_parsed(in, raw, len, &m, NULL, blob, epoch, err);
+		mail_free(&m);
+		return rc;
+	}
+	patchmail_parse(&m, &pm);
+	int rc = intake_add_parsed(in, raw, len, &m, &pm, blob, epoch, err);
 	patchmail_free(&pm);
 	mail_free(&m);
 	return rc;
@@ -678,7 +708,7 @@ static int series_finish(struct intake *in, int64_t rid, struct err *err)
 	char hash[65];
 	int complete = total > 0 && have == total;
 	if (complete)
-		ingest_sha256_hex(cat.ptr, cat.len, hash);
+		sha256_hex(cat.ptr, cat.len, hash);
 	buf_free(&cat);
 	if (store_prepare(in->st, &s, "UPDATE series SET patchset_hash = ? WHERE rid = ?", err) < 0)
 		return -1;

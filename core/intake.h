@@ -67,6 +67,16 @@ int intake_add(struct intake *in, const char *raw, size_t len, const char *blob,
 	       struct err *err);
 
 /*
+ * The same with the message already parsed (mail_parse, patchmail_parse;
+ * pm NULL when the mail has no Message-ID), so readers can parse on
+ * another thread while this one writes.
+ */
+struct mail;
+struct patchmail;
+int intake_add_parsed(struct intake *in, const char *raw, size_t len, const struct mail *m,
+		      const struct patchmail *pm, const char *blob, int epoch, struct err *err);
+
+/*
  * Undo a message by its archive blob id (public-inbox `d`, or a commit
  * dropped by a history rewrite): its patch row, files, base lines and the
  * trailers it contributed go.  Returns 1 removed, 0 unknown blob, -1 error.

@@ -16,6 +16,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <iconv.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,25 +128,53 @@ static int is_utf8_name(const char *cs)
 	       !strcasecmp(cs, "unknown-8bit") || !strcasecmp(cs, "default");
 }
 
-/* One converter per thread is cached: most messages share a charset. */
-static _Thread_local iconv_t cd_cache = (iconv_t)-1;
-static _Thread_local char cd_name[64];
+/*
+ * One converter per thread is cached (most messages share a charset); a
+ * thread-specific key closes it when a reader thread exits.
+ */
+struct conv_cache {
+	iconv_t cd;
+	char name[64];
+};
+
+static pthread_key_t conv_key;
+static pthread_once_t conv_once = PTHREAD_ONCE_INIT;
+
+static void conv_free(void *p)
+{
+	struct conv_cache *c = p;
+	if (c->cd != (iconv_t)-1)
+		iconv_close(c->cd);
+	free(c);
+}
+
+static void conv_key_init(void)
+{
+	pthread_key_create(&conv_key, conv_free);
+}
 
 static iconv_t converter(const char *cs)
 {
-	if (cd_cache != (iconv_t)-1 && !strcasecmp(cd_name, cs)) {
-		iconv(cd_cache, NULL, NULL, NULL, NULL);
-		return cd_cache;
+	pthread_once(&conv_once, conv_key_init);
+	struct conv_cache *c = pthread_getspecific(conv_key);
+	if (!c) {
+		c = xcalloc(1, sizeof(*c));
+		c->cd = (iconv_t)-1;
+		pthread_setspecific(conv_key, c);
 	}
-	if (strlen(cs) >= sizeof(cd_name))
+	if (c->cd != (iconv_t)-1 && !strcasecmp(c->name, cs)) {
+		iconv(c->cd, NULL, NULL, NULL, NULL);
+		return c->cd;
+	}
+	if (strlen(cs) >= sizeof(c->name))
 		return (iconv_t)-1;
 	iconv_t cd = iconv_open("UTF-8", cs);
 	if (cd == (iconv_t)-1)
 		return cd;
-	if (cd_cache != (iconv_t)-1)
-		iconv_close(cd_cache);
-	cd_cache = cd;
-	snprintf(cd_name, sizeof(cd_name), "%s", cs);
+	if (c->cd != (iconv_t)-1)
+		iconv_close(c->cd);
+	c->cd = cd;
+	snprintf(c->name, sizeof(c->name), "%s", cs);
 	return cd;
 }
 
