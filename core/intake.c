@@ -676,62 +676,84 @@ out:
 	return rc;
 }
 
-/* KCIDB patchset_hash of a complete series: sha256 over "<sha256 of patch>\n" in order. */
-static int series_finish(struct intake *in, int64_t rid, struct err *err)
+/*
+ * KCIDB patchset_hash of every complete touched series: sha256 over
+ * "<sha256 of patch mail>\n" in position order; NULL while incomplete.
+ * One SELECT for the whole batch, one prepared UPDATE.
+ */
+static int series_finish(struct intake *in, struct err *err)
 {
-	struct store_stmt *s;
-	if (store_prepare(in->st, &s,
-			  "SELECT s.total, p.position, p.raw_sha256 FROM series s JOIN patches p "
-			  "ON p.series_rid = s.rid WHERE s.rid = ? AND p.kind = 'patch' AND "
-			  "p.position BETWEEN 1 AND s.total ORDER BY p.position, p.rid",
-			  err) < 0)
-		return -1;
-	store_bind_int(s, 1, rid);
-	struct buf cat = BUF_INIT;
-	int64_t total = 0, last = 0, have = 0;
-	int r;
-	while ((r = store_step(s, err)) == STORE_ROW) {
-		total = store_col_int(s, 0);
-		int64_t pos = store_col_int(s, 1);
+	struct buf sql = BUF_INIT, cat = BUF_INIT;
+	buf_adds(&sql, "SELECT s.rid, s.total, p.position, p.raw_sha256 FROM series s LEFT JOIN "
+		       "patches p ON p.series_rid = s.rid AND p.kind = 'patch' AND p.position "
+		       "BETWEEN 1 AND s.total WHERE s.rid IN (");
+	for (size_t i = 0; i < in->ntouched; i++)
+		buf_addf(&sql, "%s%lld", i ? ", " : "", (long long)in->touched[i]);
+	buf_adds(&sql, ") ORDER BY s.rid, p.position, p.rid");
+	struct store_stmt *s = NULL, *u = NULL;
+	int r = -1;
+	if (store_prepare(in->st, &s, sql.ptr, err) < 0 ||
+	    store_prepare(in->st, &u, "UPDATE series SET patchset_hash = ? WHERE rid = ?", err) < 0)
+		goto out;
+	int64_t cur = -1, total = 0, last = 0, have = 0;
+	for (;;) {
+		r = store_step(s, err);
+		if (r < 0)
+			goto out;
+		int64_t rid = r == STORE_ROW ? store_col_int(s, 0) : -2;
+		if (rid != cur && cur >= 0) {
+			/* the previous series is complete: store its hash (or clear it) */
+			char hash[65];
+			int complete = total > 0 && have == total;
+			if (complete)
+				sha256_hex(cat.ptr, cat.len, hash);
+			store_reset(u);
+			if (complete)
+				store_bind_text(u, 1, hash, -1);
+			else
+				store_bind_null(u, 1);
+			store_bind_int(u, 2, cur);
+			if (store_step(u, err) < 0) {
+				r = -1;
+				goto out;
+			}
+		}
+		if (r != STORE_ROW)
+			break;
+		if (rid != cur) {
+			cur = rid;
+			total = store_col_int(s, 1);
+			last = 0;
+			have = 0;
+			buf_reset(&cat);
+		}
+		if (store_col_type(s, 2) == STORE_NULL)
+			continue;
+		int64_t pos = store_col_int(s, 2);
 		if (pos == last)
 			continue; /* a duplicate position: the first one stored counts */
 		last = pos;
 		have++;
-		const char *h = store_col_text(s, 2, NULL);
+		const char *h = store_col_text(s, 3, NULL);
 		buf_addf(&cat, "%s\n", h ? h : "");
 	}
-	store_finalize(s);
-	if (r < 0) {
-		buf_free(&cat);
-		return -1;
-	}
-	char hash[65];
-	int complete = total > 0 && have == total;
-	if (complete)
-		sha256_hex(cat.ptr, cat.len, hash);
+	r = patchlink_series_set(in->st, in->touched, in->ntouched, err);
+out:
+	if (s)
+		store_finalize(s);
+	if (u)
+		store_finalize(u);
+	buf_free(&sql);
 	buf_free(&cat);
-	if (store_prepare(in->st, &s, "UPDATE series SET patchset_hash = ? WHERE rid = ?", err) < 0)
-		return -1;
-	if (complete)
-		store_bind_text(s, 1, hash, -1);
-	else
-		store_bind_null(s, 1);
-	store_bind_int(s, 2, rid);
-	r = store_step(s, err);
-	store_finalize(s);
-	if (r < 0)
-		return -1;
-	return patchlink_series(in->st, rid, err);
+	return r < 0 ? -1 : 0;
 }
 
 int intake_flush(struct intake *in, struct err *err)
 {
 	if (!in->batch_open)
 		return 0;
-	for (size_t i = 0; i < in->ntouched; i++)
-		if (series_finish(in, in->touched[i], err) < 0)
-			return err_prefix(err, "intake: finishing series %lld",
-					  (long long)in->touched[i]);
+	if (in->ntouched && series_finish(in, err) < 0)
+		return err_prefix(err, "intake: finishing %zu series", in->ntouched);
 	if (patchlink_patches_since(in->st, in->batch_rid, err) < 0)
 		return -1;
 	in->ntouched = 0;

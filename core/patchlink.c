@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "buf.h"
+
 static int run(struct store *st, const char *sql, int nint, const int64_t *ints, int ntext,
 	       const char *const *texts, struct err *err)
 {
@@ -128,33 +130,50 @@ int patchlink_patches_since(struct store *st, int64_t rid, struct err *err)
 	return 0;
 }
 
-int patchlink_series(struct store *st, int64_t rid, struct err *err)
+int patchlink_series_set(struct store *st, const int64_t *rids, size_t n, struct err *err)
 {
 	static const char *const q[] = {
 		LINK_INSERT "SELECT c.id, p.rid, 'message_id' FROM series s JOIN checkouts c ON "
 			    "c.message_id = s.root_msgid JOIN patches p ON p.series_rid = s.rid "
-			    "WHERE s.rid = ?" NO_DUP,
+			    "WHERE s.rid IN (%s)" NO_DUP,
 		LINK_INSERT "SELECT k.checkout_id, p.rid, 'message_id' FROM series s JOIN "
 			    "checkout_link_keys k ON k.how = 'message_id' AND k.value = s.root_msgid "
-			    "JOIN patches p ON p.series_rid = s.rid WHERE s.rid = ?" NO_DUP,
+			    "JOIN patches p ON p.series_rid = s.rid WHERE s.rid IN (%s)" NO_DUP,
 		LINK_INSERT "SELECT c.id, p.rid, 'patchset_hash' FROM series s JOIN checkouts c ON "
 			    "c.patchset_hash = s.patchset_hash JOIN patches p ON p.series_rid = s.rid "
-			    "WHERE s.rid = ? AND s.patchset_hash IS NOT NULL" NO_DUP,
+			    "WHERE s.rid IN (%s) AND s.patchset_hash IS NOT NULL" NO_DUP,
 		LINK_INSERT "SELECT k.checkout_id, p.rid, 'patchset_hash' FROM series s JOIN "
 			    "checkout_link_keys k ON k.how = 'patchset_hash' AND k.value = "
-			    "s.patchset_hash JOIN patches p ON p.series_rid = s.rid WHERE s.rid = ?" NO_DUP,
+			    "s.patchset_hash JOIN patches p ON p.series_rid = s.rid WHERE s.rid IN (%s)" NO_DUP,
 		LINK_INSERT "SELECT k.checkout_id, p.rid, 'change_id' FROM series s JOIN "
 			    "checkout_link_keys k ON k.how = 'change_id' AND k.value = s.change_id "
-			    "JOIN patches p ON p.series_rid = s.rid WHERE s.rid = ?" NO_DUP,
+			    "JOIN patches p ON p.series_rid = s.rid WHERE s.rid IN (%s)" NO_DUP,
 		LINK_INSERT "SELECT c.id, pc.patch_rid, 'commit' FROM patches p JOIN patch_commits "
 			    "pc ON pc.patch_rid = p.rid JOIN checkouts c ON c.git_commit_hash = "
-			    "pc.commit_hash WHERE p.series_rid = ?" NO_DUP,
+			    "pc.commit_hash WHERE p.series_rid IN (%s)" NO_DUP,
 		LINK_INSERT "SELECT k.checkout_id, pc.patch_rid, 'commit' FROM patches p JOIN "
 			    "patch_commits pc ON pc.patch_rid = p.rid JOIN checkout_link_keys k ON "
-			    "k.how = 'commit' AND k.value = pc.commit_hash WHERE p.series_rid = ?" NO_DUP,
+			    "k.how = 'commit' AND k.value = pc.commit_hash WHERE p.series_rid IN (%s)" NO_DUP,
 	};
-	for (size_t i = 0; i < sizeof(q) / sizeof(*q); i++)
-		if (run(st, q[i], 1, &rid, 0, NULL, err) < 0)
-			return err_prefix(err, "linking series %lld", (long long)rid);
-	return 0;
+	if (!n)
+		return 0;
+	/* the rids are numbers: written into the SQL, one statement per way for the whole set */
+	struct buf list = BUF_INIT, sql = BUF_INIT;
+	for (size_t i = 0; i < n; i++)
+		buf_addf(&list, "%s%lld", i ? ", " : "", (long long)rids[i]);
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < sizeof(q) / sizeof(*q); i++) {
+		buf_reset(&sql);
+		buf_addf(&sql, q[i], list.ptr);
+		if (run(st, sql.ptr, 0, NULL, 0, NULL, err) < 0)
+			rc = err_prefix(err, "linking %zu series", n);
+	}
+	buf_free(&list);
+	buf_free(&sql);
+	return rc;
+}
+
+int patchlink_series(struct store *st, int64_t rid, struct err *err)
+{
+	return patchlink_series_set(st, &rid, 1, err);
 }

@@ -23,6 +23,7 @@
 #ifndef CIFEED_PATCHLINK_H
 #define CIFEED_PATCHLINK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -45,5 +46,7 @@ int patchlink_patches_since(struct store *st, int64_t rid, struct err *err);
 
 /* Link every patch of a series to checkouts naming the series (root Message-ID, patchset hash). */
 int patchlink_series(struct store *st, int64_t series_rid, struct err *err);
+/* The same for n series at once (one statement per way of linking). */
+int patchlink_series_set(struct store *st, const int64_t *rids, size_t n, struct err *err);
 
 #endif

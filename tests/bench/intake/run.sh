@@ -48,7 +48,7 @@ n=$(sqlite3 "$work/cifeed/cifeed.db" "select count(*) from patches")
 # reference: public-inbox's own indexer on an identical copy, isolated config
 rm -rf "$work/ref" && mkdir -p "$work/ref/home" && cp -a "$inbox" "$work/ref/inbox"
 r_out=$(HOME="$work/ref/home" PI_CONFIG="$work/ref/home/pi-config" \
-	python3 "$top/tests/bench/measure.py" public-inbox-index -q -L basic "$work/ref/inbox" 2>&1 >/dev/null |
+	python3 "$top/tests/bench/measure.py" public-inbox-index -L basic "$work/ref/inbox" 2>&1 >/dev/null |
 	tail -1)
 r_wall=$(sed -n 's/.*wall_s=\([0-9.]*\).*/\1/p' <<<"$r_out")
 rn=$(sqlite3 "$work/ref/inbox/msgmap.sqlite3" "select count(*) from msgmap")
