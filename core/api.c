@@ -58,6 +58,7 @@ struct api_job {
 	const char *statuses[8];
 	size_t limit;
 	struct buf out;
+	char etag[36]; /* of out, hashed on the query thread */
 	struct err err;
 	int status;
 	/* healthz */
@@ -299,6 +300,8 @@ static void job_run(struct qpool_job *qj, struct store *st, struct err *open_err
 		break; /* answered above */
 	}
 	j->status = r < 0 ? status_of(&j->err) : 200;
+	if (j->status == 200)
+		httpd_etag(j->out.ptr ? j->out.ptr : "", j->out.len, j->etag);
 }
 
 static void job_free(struct api_job *j)
@@ -317,8 +320,8 @@ static void job_done(struct qpool_job *qj)
 {
 	struct api_job *j = (struct api_job *)qj;
 	if (j->status == 200) {
-		httpd_respond(j->req, 200, j->ctype ? j->ctype : "application/json", &j->out,
-			      CACHE_API);
+		httpd_respond_etag(j->req, 200, j->ctype ? j->ctype : "application/json", &j->out,
+				   CACHE_API, j->etag[0] ? j->etag : NULL);
 	} else if (j->status >= 500) {
 		/* the detail may hold SQL or paths: log it, never send it */
 		log_error("http.error", "id=%llu path=%s error=%s",

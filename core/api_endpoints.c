@@ -11,6 +11,7 @@
 #include "filter.h"
 #include "formats.h"
 #include "kcidb.h"
+#include "series.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -108,12 +109,17 @@ static json_t *str_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
+static int dump_cb(const char *data, size_t size, void *arg)
+{
+	buf_add(arg, data, size);
+	return 0;
+}
+
+/* Serialize straight into the answer buffer (jansson keeps insertion order). */
 static void dump_to(struct buf *out, json_t *o)
 {
-	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	buf_adds(out, s);
+	json_dump_callback(o, dump_cb, out, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	buf_addch(out, '\n');
-	free(s);
 }
 
 static json_t *query_json(const struct ran_query *q)
@@ -133,29 +139,91 @@ static json_t *query_json(const struct ran_query *q)
 	return o;
 }
 
+/*
+ * The ran answer is the hot path of the service (a CI asks it before every
+ * test run), so it is written straight from the statement's columns into
+ * the answer buffer, in the same document shape jansson would produce.
+ * Strings are copied as they are when they need no escaping (the common
+ * case: stored values passed KCIDB validation, so they are UTF-8 without
+ * NUL); any string with a quote, a backslash or a control character is
+ * escaped by jansson itself.  test_http_api.c checks the output against a
+ * jansson-built document, byte for byte.
+ */
+static void json_str_add(struct buf *out, const char *s)
+{
+	if (!s) {
+		buf_adds(out, "null");
+		return;
+	}
+	const unsigned char *p = (const unsigned char *)s;
+	for (; *p; p++)
+		if (*p < 0x20 || *p == '"' || *p == '\\')
+			break;
+	if (!*p) {
+		buf_addch(out, '"');
+		buf_add(out, s, (size_t)((const char *)p - s));
+		buf_addch(out, '"');
+		return;
+	}
+	json_t *j = json_string(s);
+	if (!j) { /* not UTF-8: cannot come from the store, but never emit bad JSON */
+		buf_adds(out, "null");
+		return;
+	}
+	json_dump_callback(j, dump_cb, out, JSON_ENCODE_ANY | JSON_COMPACT);
+	json_decref(j);
+}
+
+struct ran_acc {
+	struct buf *out;
+	size_t n;
+};
+
+static int ran_row_cb(const struct ran_view *v, void *arg)
+{
+	static const char *const keys[] = {
+		"{\"origin\":",   ",\"path\":",     ",\"status\":",  ",\"arch\":",
+		",\"config\":",   ",\"compiler\":", ",\"start_time\":", ",\"log_url\":",
+		",\"test_id\":",  ",\"build_id\":", ",\"checkout_id\":",
+	};
+	struct ran_acc *a = arg;
+	if (a->n++ >= API_RAN_MAX)
+		return 0; /* counted: tells the answer it was truncated */
+	const char *vals[] = { v->origin,     v->path,    v->status,  v->arch,
+			       v->config,     v->compiler, v->start_time, v->log_url,
+			       v->test_id,    v->build_id, v->checkout_id };
+	if (a->n > 1)
+		buf_addch(a->out, ',');
+	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++) {
+		buf_adds(a->out, keys[i]);
+		json_str_add(a->out, vals[i]);
+	}
+	buf_addch(a->out, '}');
+	return 0;
+}
+
 int api_ran(struct store *st, const struct ran_query *q_in, struct buf *out, struct err *err)
 {
 	struct ran_query q = *q_in;
-	struct ran_row *rows;
-	size_t n;
 	if (api_ran_validate(&q, err) < 0)
 		return -1;
 	q.limit = API_RAN_MAX + 1;
-	if (results_ran(st, &q, &rows, &n, err) < 0)
+	/* written in one pass: the tests first, their count after them */
+	size_t start = out->len;
+	json_t *qj = query_json(&q);
+	buf_grow(out, 16384);
+	buf_adds(out, "{\"query\":");
+	json_dump_callback(qj, dump_cb, out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(qj);
+	buf_adds(out, ",\"tests\":[");
+	struct ran_acc acc = { out, 0 };
+	if (results_ran_each(st, &q, ran_row_cb, &acc, err) < 0) {
+		buf_truncate(out, start);
 		return -1;
-	int truncated = n > API_RAN_MAX;
-	if (truncated)
-		n = API_RAN_MAX;
-	json_t *o = json_object(), *arr = json_array();
-	json_object_set_new(o, "query", query_json(&q));
-	json_object_set_new(o, "count", json_integer((json_int_t)n));
-	json_object_set_new(o, "truncated", json_boolean(truncated));
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, results_ran_row_json(&rows[i]));
-	json_object_set_new(o, "tests", arr);
-	dump_to(out, o);
-	json_decref(o);
-	results_ran_free(rows, truncated ? n + 1 : n);
+	}
+	buf_addf(out, "],\"count\":%zu,\"truncated\":%s}\n",
+		 acc.n > API_RAN_MAX ? (size_t)API_RAN_MAX : acc.n,
+		 acc.n > API_RAN_MAX ? "true" : "false");
 	return 0;
 }
 
@@ -575,6 +643,66 @@ static int status_counts(struct store *st, const char *sql, const char *checkout
 	return 0;
 }
 
+static json_t *series_json(const struct series_info *si)
+{
+	json_t *o = json_object(), *pa = json_array(), *base = json_array(), *ver = json_array();
+	json_object_set_new(o, "root_msgid", json_string(si->root_msgid));
+	json_object_set_new(o, "cover_msgid", str_or_null(si->cover_msgid));
+	json_object_set_new(o, "subject", str_or_null(si->subject));
+	json_object_set_new(o, "author_name", str_or_null(si->author_name));
+	json_object_set_new(o, "author_email", str_or_null(si->author_email));
+	json_object_set_new(o, "list_id", str_or_null(si->list_id));
+	json_object_set_new(o, "date", str_or_null(si->date));
+	json_object_set_new(o, "version", json_integer(si->version));
+	json_object_set_new(o, "total", json_integer(si->total));
+	json_object_set_new(o, "received", json_integer(si->received));
+	json_object_set_new(o, "complete", json_boolean(si->complete));
+	json_object_set_new(o, "rfc", json_boolean(si->rfc));
+	json_object_set_new(o, "resend", json_boolean(si->resend));
+	json_object_set_new(o, "change_id", str_or_null(si->change_id));
+	json_object_set_new(o, "patchset_hash", str_or_null(si->patchset_hash));
+	json_object_set_new(o, "has_base", json_boolean(si->has_base));
+	for (size_t i = 0; i < si->npatches; i++) {
+		const struct series_patch *p = &si->patches[i];
+		json_array_append_new(pa, json_pack("{s:s,s:s?,s:i,s:o,s:o,s:o}", "msgid", p->msgid,
+						    "kind", p->kind, "position", p->position,
+						    "subject", str_or_null(p->subject), "date",
+						    str_or_null(p->date), "patch_id",
+						    str_or_null(p->patch_id)));
+	}
+	for (size_t i = 0; i < si->nbase; i++)
+		json_array_append_new(base, json_pack("{s:s,s:s,s:o}", "kind", si->base[i].kind,
+						      "value", si->base[i].value, "msgid",
+						      str_or_null(si->base[i].msgid)));
+	for (size_t i = 0; i < si->nversions; i++)
+		json_array_append_new(ver, json_pack("{s:s,s:i,s:o}", "root_msgid",
+						     si->versions[i].root_msgid, "version",
+						     si->versions[i].version, "date",
+						     str_or_null(si->versions[i].date)));
+	json_object_set_new(o, "patches", pa);
+	json_object_set_new(o, "base", base);
+	json_object_set_new(o, "versions", ver);
+	return o;
+}
+
+/* Trailers that apply to `msgid`: its own, and those given to the whole series. */
+static json_t *trailers_json(const struct series_info *si, const char *msgid)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < si->ntrailers; i++) {
+		const struct series_trailer *t = &si->trailers[i];
+		if (strcmp(t->target_msgid, msgid) &&
+		    !(si->cover_msgid && !strcmp(t->target_msgid, si->cover_msgid)))
+			continue;
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:o,s:s,s:s,s:b}", "key", t->key,
+						     "value", t->value, "email",
+						     str_or_null(t->email), "source_msgid",
+						     t->source_msgid, "target_msgid",
+						     t->target_msgid, "from_reply", t->from_reply));
+	}
+	return arr;
+}
+
 int api_patch(struct store *st, const char *msgid, struct buf *out, struct err *err)
 {
 	static const char *const patch_cols[] = { "msgid",   "list_id", "author_name",
@@ -609,22 +737,65 @@ int api_patch(struct store *st, const char *msgid, struct buf *out, struct err *
 		      "WHERE pa.msgid = ? ORDER BY pf.path",
 		      msgid, file_cols, files, err) < 0)
 		goto done;
-	/* checkouts linked through the patch index, or naming the message themselves */
-	struct buf sql = BUF_INIT;
-	buf_adds(&sql, "SELECT c.id, c.origin, c.tree_name, c.git_repository_url, "
-		       "c.git_repository_branch, c.git_commit_hash, c.patchset_hash, c.start_time, "
-		       "l.how FROM (SELECT cp.checkout_id AS cid, MIN(cp.how) AS how "
-		       "FROM checkout_patches cp JOIN patches pa ON pa.rid = cp.patch_rid "
-		       "WHERE pa.msgid = ? GROUP BY cp.checkout_id "
-		       "UNION SELECT id, 'message_id' FROM checkouts WHERE message_id = ? "
-		       "AND id NOT IN (SELECT cp.checkout_id FROM checkout_patches cp JOIN "
-		       "patches pa ON pa.rid = cp.patch_rid WHERE pa.msgid = ?)) l "
-		       "JOIN checkouts c ON c.id = l.cid ORDER BY c.start_time, c.id");
-	int r = rows_json(st, sql.ptr, msgid, co_cols, cos, err);
-	buf_free(&sql);
-	if (r < 0)
+	/* the series it belongs to (intake), when known */
+	struct series_info si;
+	int have_series = series_get(st, msgid, &si, err);
+	if (have_series < 0)
 		goto done;
-	if (!json_array_size(patches) && !json_array_size(cos)) {
+	/*
+	 * Checkouts linked through the patch index to this message or, for a
+	 * series, to any of its messages (a checkout of the whole series tested
+	 * each patch), or naming the message themselves.
+	 */
+	struct buf sql = BUF_INIT, in = BUF_INIT;
+	size_t nmsg = have_series ? si.npatches + 1 : 1;
+	for (size_t i = 0; i < nmsg; i++)
+		buf_adds(&in, i ? ", ?" : "?");
+	buf_addf(&sql,
+		 "SELECT c.id, c.origin, c.tree_name, c.git_repository_url, "
+		 "c.git_repository_branch, c.git_commit_hash, c.patchset_hash, c.start_time, "
+		 "l.how FROM (SELECT cp.checkout_id AS cid, MIN(cp.how) AS how "
+		 "FROM checkout_patches cp JOIN patches pa ON pa.rid = cp.patch_rid "
+		 "WHERE pa.msgid IN (%s) GROUP BY cp.checkout_id "
+		 "UNION SELECT id, 'message_id' FROM checkouts WHERE message_id = ? "
+		 "AND id NOT IN (SELECT cp.checkout_id FROM checkout_patches cp JOIN "
+		 "patches pa ON pa.rid = cp.patch_rid WHERE pa.msgid IN (%s))) l "
+		 "JOIN checkouts c ON c.id = l.cid ORDER BY c.start_time, c.id",
+		 buf_cstr(&in), buf_cstr(&in));
+	buf_free(&in);
+	struct store_stmt *cs = NULL;
+	int r = nmsg > 400 ? err_set(err, ERR_INVALID, "series too large to list")
+			   : store_prepare_cached(st, &cs, sql.ptr, err);
+	buf_free(&sql);
+	if (r == 0) {
+		int idx = 1;
+		for (int rep = 0; rep < 2; rep++) {
+			store_bind_text(cs, idx++, msgid, -1);
+			for (size_t i = 0; have_series && i < si.npatches; i++)
+				store_bind_text(cs, idx++, si.patches[i].msgid, -1);
+			if (!rep)
+				store_bind_text(cs, idx++, msgid, -1);
+		}
+		while ((r = store_step(cs, err)) == STORE_ROW) {
+			json_t *co = json_object();
+			for (int c = 0; co_cols[c]; c++)
+				json_object_set_new(co, co_cols[c], col_json(cs, c));
+			json_array_append_new(cos, co);
+		}
+		store_reset(cs);
+	}
+	if (r < 0) {
+		if (have_series)
+			series_info_free(&si);
+		goto done;
+	}
+	json_t *series = have_series ? series_json(&si) : json_null();
+	json_t *trailers = have_series ? trailers_json(&si, msgid) : json_array();
+	if (have_series)
+		series_info_free(&si);
+	if (!json_array_size(patches) && !json_array_size(cos) && !have_series) {
+		json_decref(series);
+		json_decref(trailers);
 		err_set(err, ERR_NOTFOUND, "no patch or checkout with Message-ID <%s>", msgid);
 		goto done;
 	}
@@ -637,15 +808,21 @@ int api_patch(struct store *st, const char *msgid, struct buf *out, struct err *
 		if (status_counts(st,
 				  "SELECT status, COUNT(*) FROM builds WHERE checkout_id = ? "
 				  "GROUP BY status ORDER BY status",
-				  cid, &b, err) < 0)
+				  cid, &b, err) < 0) {
+			json_decref(series);
+			json_decref(trailers);
 			goto done;
+		}
 		json_object_set_new(co, "builds", b);
 		if (status_counts(st,
 				  "SELECT t.status, COUNT(*) FROM builds b JOIN tests t ON "
 				  "t.build_id = b.id WHERE b.checkout_id = ? GROUP BY t.status "
 				  "ORDER BY t.status",
-				  cid, &t, err) < 0)
+				  cid, &t, err) < 0) {
+			json_decref(series);
+			json_decref(trailers);
 			goto done;
+		}
 		json_object_set_new(co, "tests", t);
 	}
 	o = json_object();
@@ -653,6 +830,8 @@ int api_patch(struct store *st, const char *msgid, struct buf *out, struct err *
 	json_object_set(o, "patch", json_array_size(patches) ? json_array_get(patches, 0)
 							     : json_null());
 	json_object_set(o, "files", files);
+	json_object_set_new(o, "series", series);
+	json_object_set_new(o, "trailers", trailers);
 	json_object_set(o, "checkouts", cos);
 	dump_to(out, o);
 	rc = 0;

@@ -101,6 +101,7 @@ struct httpd {
 	int port;
 	uint64_t next_id;
 	struct rate_slot *rate;
+	char *rbuf; /* one read buffer: libuv calls alloc_cb and read_cb back to back */
 	char date[40];
 	time_t date_t;
 };
@@ -201,6 +202,7 @@ static void conn_free(struct conn *c)
 	free(c);
 	if (h->stopping && !h->conns && !h->listener_open) {
 		free(h->rate);
+		free(h->rbuf);
 		free(h);
 	}
 }
@@ -350,8 +352,22 @@ static int etag_matches(const char *inm, const char *tag)
 	return 0;
 }
 
+void httpd_etag(const char *body, size_t len, char out[36])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char d[16];
+	crypto_generichash(d, sizeof(d), (const unsigned char *)body, len, NULL, 0);
+	out[0] = '"';
+	for (size_t i = 0; i < sizeof(d); i++) {
+		out[1 + 2 * i] = hex[d[i] >> 4];
+		out[2 + 2 * i] = hex[d[i] & 15];
+	}
+	out[33] = '"';
+	out[34] = 0;
+}
+
 static void send_response(struct conn *c, int status, const char *ctype, struct buf *body,
-			  const char *extra, int close_after)
+			  const char *extra, int close_after, const char *given_etag)
 {
 	struct httpd *h = c->srv;
 	struct httpd_req *r = &c->req;
@@ -359,15 +375,10 @@ static void send_response(struct conn *c, int status, const char *ctype, struct 
 	int head = r->method == HTTP_HEAD;
 
 	if (body && body->len && status == 200 && (r->method == HTTP_GET || head)) {
-		unsigned char d[16];
-		crypto_generichash(d, sizeof(d), (const unsigned char *)body->ptr, body->len, NULL,
-				   0);
-		struct buf t = BUF_INIT;
-		buf_addch(&t, '"');
-		buf_addhex(&t, d, sizeof(d));
-		buf_addch(&t, '"');
-		snprintf(etag, sizeof(etag), "%s", t.ptr);
-		buf_free(&t);
+		if (given_etag)
+			snprintf(etag, sizeof(etag), "%s", given_etag);
+		else
+			httpd_etag(body->ptr, body->len, etag);
 		const char *inm = httpd_req_header(r, "If-None-Match");
 		if (inm && etag_matches(inm, etag))
 			status = 304;
@@ -418,6 +429,12 @@ static void send_response(struct conn *c, int status, const char *ctype, struct 
 void httpd_respond(struct httpd_req *r, int status, const char *content_type, struct buf *body,
 		   const char *extra_headers)
 {
+	httpd_respond_etag(r, status, content_type, body, extra_headers, NULL);
+}
+
+void httpd_respond_etag(struct httpd_req *r, int status, const char *content_type,
+			struct buf *body, const char *extra_headers, const char *etag)
+{
 	struct conn *c = r->c;
 	if (c->state != C_HANDLING) {
 		log_error("http.bug", "event=%s", "respond outside of handling");
@@ -434,7 +451,7 @@ void httpd_respond(struct httpd_req *r, int status, const char *content_type, st
 			conn_free(c);
 		return;
 	}
-	send_response(c, status, content_type, body, extra_headers, 0);
+	send_response(c, status, content_type, body, extra_headers, 0, etag);
 }
 
 static void respond_errorv(struct conn *c, int status, const char *extra, int close_after,
@@ -444,7 +461,7 @@ static void respond_errorv(struct conn *c, int status, const char *extra, int cl
 	buf_vaddf(&msg, fmt, ap);
 	httpd_error_json(&body, status, msg.ptr);
 	buf_free(&msg);
-	send_response(c, status, "application/json", &body, extra, close_after);
+	send_response(c, status, "application/json", &body, extra, close_after, NULL);
 	buf_free(&body);
 }
 
@@ -685,7 +702,7 @@ static void dispatch(struct conn *c)
 		r->route = "rate_limited";
 		struct buf body = BUF_INIT;
 		httpd_error_json(&body, 429, "rate limit exceeded: slow down");
-		send_response(c, 429, "application/json", &body, "Retry-After: 1\r\n", 0);
+		send_response(c, 429, "application/json", &body, "Retry-After: 1\r\n", 0, NULL);
 		buf_free(&body);
 		return;
 	}
@@ -728,9 +745,9 @@ static void process(struct conn *c, const char *data, size_t len)
 
 static void alloc_cb(uv_handle_t *hd, size_t suggested, uv_buf_t *b)
 {
-	(void)hd;
+	struct conn *c = hd->data;
 	(void)suggested;
-	b->base = xmalloc(READ_CHUNK);
+	b->base = c->srv->rbuf;
 	b->len = READ_CHUNK;
 }
 
@@ -738,7 +755,6 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
 	struct conn *c = (struct conn *)s;
 	if (nread < 0) {
-		free(b->base);
 		if (c->state == C_READING && nread == UV_EOF && !c->reject) {
 			/* EOF in the middle of a request: nothing to answer */
 			log_debug("http.incomplete", "client=%s", c->client);
@@ -746,22 +762,14 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 		conn_close(c);
 		return;
 	}
-	if (nread == 0 || c->closing) {
-		free(b->base);
+	if (nread == 0 || c->closing || c->state == C_DRAINING)
 		return;
-	}
-	if (c->state == C_DRAINING) {
-		free(b->base);
-		return;
-	}
 	if (c->state == C_HANDLING || c->state == C_WRITING) {
 		/* should not happen (reading is stopped), but never lose bytes */
 		buf_add(&c->pending, b->base, (size_t)nread);
-		free(b->base);
 		return;
 	}
 	process(c, b->base, (size_t)nread);
-	free(b->base);
 }
 
 static void timer_cb(uv_timer_t *t)
@@ -782,7 +790,7 @@ static void timer_cb(uv_timer_t *t)
 		{
 			struct buf body = BUF_INIT;
 			httpd_error_json(&body, 408, "request not received in time");
-			send_response(c, 408, "application/json", &body, NULL, 1);
+			send_response(c, 408, "application/json", &body, NULL, 1, NULL);
 			buf_free(&body);
 		}
 		break;
@@ -845,7 +853,7 @@ static void on_connection(uv_stream_t *server, int status)
 		struct buf body = BUF_INIT;
 		httpd_error_json(&body, 503, "too many connections");
 		c->req.method = HTTP_GET;
-		send_response(c, 503, "application/json", &body, "Retry-After: 1\r\n", 1);
+		send_response(c, 503, "application/json", &body, "Retry-After: 1\r\n", 1, NULL);
 		buf_free(&body);
 		return;
 	}
@@ -895,6 +903,7 @@ static void listener_closed(uv_handle_t *hd)
 	h->listener_open = 0;
 	if (!h->conns) {
 		free(h->rate);
+		free(h->rbuf);
 		free(h);
 	}
 }
@@ -910,6 +919,7 @@ int httpd_start(struct httpd **out, uv_loop_t *loop, const char *listen,
 	if (sodium_init() < 0)
 		return err_set(err, ERR_INTERNAL, "libsodium failed to initialise");
 	struct httpd *h = xcalloc(1, sizeof(*h));
+	h->rbuf = xmalloc(READ_CHUNK);
 	h->loop = loop;
 	h->lim = *lim;
 	h->fn = fn;

@@ -103,6 +103,15 @@ void httpd_req_set_route(struct httpd_req *r, const char *route);
  */
 void httpd_respond(struct httpd_req *r, int status, const char *content_type, struct buf *body,
 		   const char *extra_headers);
+/*
+ * The strong ETag httpd_respond would compute for `body` ("\"<32 hex>\"");
+ * thread-safe, so a worker can hash a large answer off the loop and hand it
+ * to httpd_respond_etag().
+ */
+void httpd_etag(const char *body, size_t len, char out[36]);
+/* httpd_respond with the body's ETag already computed (NULL: compute it). */
+void httpd_respond_etag(struct httpd_req *r, int status, const char *content_type,
+			struct buf *body, const char *extra_headers, const char *etag);
 /* Answer with the JSON error document {"error":{"status":N,"message":"..."}}. */
 void httpd_respond_error(struct httpd_req *r, int status, const char *extra_headers,
 			 const char *fmt, ...) __attribute__((format(printf, 4, 5)));

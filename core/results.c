@@ -574,22 +574,14 @@ void results_ran_free(struct ran_row *rows, size_t n)
 	free(rows);
 }
 
-static char *col_dup(struct store_stmt *s, int c)
-{
-	const char *t = store_col_text(s, c, NULL);
-	return t ? xstrdup(t) : NULL;
-}
-
-int results_ran(struct store *st, const struct ran_query *q, struct ran_row **rows, size_t *n,
-		struct err *err)
+int results_ran_each(struct store *st, const struct ran_query *q, results_ran_fn fn, void *arg,
+		     struct err *err)
 {
 	struct buf sql = BUF_INIT;
 	const char *params[40];
 	int np = 0;
 	char *glob = NULL;
 
-	*rows = NULL;
-	*n = 0;
 	if (!q->commit && !q->msgid && !q->patch_id)
 		return err_set(err, ERR_USAGE, "a commit, a Message-ID or a patch-id is required");
 	buf_adds(&sql, "SELECT t.origin, t.path, t.status, b.architecture, b.config_name, "
@@ -664,36 +656,69 @@ int results_ran(struct store *st, const struct ran_query *q, struct ran_row **ro
 		store_bind_text(s, i + 1, params[i], -1);
 	if (q->limit)
 		store_bind_int(s, np + 1, (int64_t)q->limit);
-	size_t cap = 0;
 	int r;
 	while ((r = store_step(s, err)) == STORE_ROW) {
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 16;
-			*rows = xrealloc(*rows, cap * sizeof(**rows));
+		const char *v[11];
+		for (int c = 0; c < 11; c++)
+			v[c] = store_col_text(s, c, NULL);
+		struct ran_view row = { v[0], v[1], v[2], v[3], v[4],  v[5],
+					v[6], v[7], v[8], v[9], v[10] };
+		if (fn(&row, arg) < 0) {
+			r = err_set(err, ERR_INTERNAL, "results_ran: the row callback failed");
+			break;
 		}
-		struct ran_row *row = &(*rows)[(*n)++];
-		row->origin = col_dup(s, 0);
-		row->path = col_dup(s, 1);
-		row->status = col_dup(s, 2);
-		row->arch = col_dup(s, 3);
-		row->config = col_dup(s, 4);
-		row->compiler = col_dup(s, 5);
-		row->start_time = col_dup(s, 6);
-		row->log_url = col_dup(s, 7);
-		row->test_id = col_dup(s, 8);
-		row->build_id = col_dup(s, 9);
-		row->checkout_id = col_dup(s, 10);
 	}
 	store_reset(s); /* cached: release the read snapshot, keep the statement */
 	buf_free(&sql);
 	free(glob);
-	if (r < 0) {
-		results_ran_free(*rows, *n);
-		*rows = NULL;
-		*n = 0;
-		return -1;
+	return r < 0 ? -1 : 0;
+}
+
+struct ran_collect {
+	struct ran_row *rows;
+	size_t n, cap;
+};
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static int collect_row(const struct ran_view *v, void *arg)
+{
+	struct ran_collect *c = arg;
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 16;
+		c->rows = xrealloc(c->rows, c->cap * sizeof(*c->rows));
 	}
+	struct ran_row *row = &c->rows[c->n++];
+	row->origin = dup_or_null(v->origin);
+	row->path = dup_or_null(v->path);
+	row->status = dup_or_null(v->status);
+	row->arch = dup_or_null(v->arch);
+	row->config = dup_or_null(v->config);
+	row->compiler = dup_or_null(v->compiler);
+	row->start_time = dup_or_null(v->start_time);
+	row->log_url = dup_or_null(v->log_url);
+	row->test_id = dup_or_null(v->test_id);
+	row->build_id = dup_or_null(v->build_id);
+	row->checkout_id = dup_or_null(v->checkout_id);
 	return 0;
+}
+
+int results_ran(struct store *st, const struct ran_query *q, struct ran_row **rows, size_t *n,
+		struct err *err)
+{
+	struct ran_collect c = { 0 };
+	int r = results_ran_each(st, q, collect_row, &c, err);
+	if (r < 0) {
+		results_ran_free(c.rows, c.n);
+		c.rows = NULL;
+		c.n = 0;
+	}
+	*rows = c.rows;
+	*n = c.n;
+	return r;
 }
 
 static void set_str(json_t *o, const char *k, const char *v)

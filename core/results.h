@@ -125,6 +125,20 @@ struct ran_query {
 int results_ran(struct store *st, const struct ran_query *q, struct ran_row **rows, size_t *n,
 		struct err *err);
 void results_ran_free(struct ran_row *rows, size_t n);
+
+/* A row as the statement holds it: valid during the callback only. */
+struct ran_view {
+	const char *origin, *path, *status, *arch, *config, *compiler, *start_time, *log_url;
+	const char *test_id, *build_id, *checkout_id;
+};
+/* Return 0 to go on, -1 to stop with an error. */
+typedef int (*results_ran_fn)(const struct ran_view *row, void *arg);
+/*
+ * The same lookup as results_ran, streaming: fn sees each row in order
+ * without copies (the HTTP API writes its answer straight from them).
+ */
+int results_ran_each(struct store *st, const struct ran_query *q, results_ran_fn fn, void *arg,
+		     struct err *err);
 json_t *results_ran_row_json(const struct ran_row *r);
 
 #endif

@@ -256,3 +256,40 @@ Test(http_api, statement_cache_reuses_and_evicts)
 	err_free(&e);
 	store_close(st); /* finalizes every cached statement (ASan would see a leak) */
 }
+
+/* The hand-off writer of the ran answer must equal jansson's own rendering. */
+Test(http_api, ran_writer_matches_jansson)
+{
+	struct store *st = loaded();
+	struct err e = ERR_INIT;
+	/* values that need escaping and non-ASCII text, straight into the store */
+	cr_assert_eq(store_exec(st,
+				"UPDATE tests SET log_url = 'https://x.example/a\"b\\c', "
+				"path = 'boot' || char(9) || 'é€😀' WHERE id = 'lab1:t01'",
+				&e),
+		     0, "%s", err_msg(&e));
+	struct ran_query q = { .commit = A };
+	struct buf out = BUF_INIT;
+	cr_assert_eq(api_ran(st, &q, &out, &e), 0, "%s", err_msg(&e));
+
+	struct ran_row *rows;
+	size_t n;
+	cr_assert_eq(results_ran(st, &q, &rows, &n, &e), 0);
+	json_t *o = json_object(), *arr = json_array();
+	json_object_set_new(o, "query", json_pack("{s:s,s:s}", "commit", A, "patchset", ""));
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, results_ran_row_json(&rows[i]));
+	json_object_set_new(o, "tests", arr);
+	json_object_set_new(o, "count", json_integer((json_int_t)n));
+	json_object_set_new(o, "truncated", json_false());
+	char *want = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	cr_assert_eq(out.len, strlen(want) + 1);
+	cr_assert(!memcmp(out.ptr, want, strlen(want)), "\n got: %s\nwant: %s", out.ptr, want);
+	cr_assert(strstr(want, "a\\\"b\\\\c") && strstr(want, "boot\\t"), "%s", want);
+	free(want);
+	json_decref(o);
+	results_ran_free(rows, n);
+	buf_free(&out);
+	err_free(&e);
+	store_close(st);
+}

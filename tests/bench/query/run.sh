@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# tests/bench/query/run.sh - "which tests already ran" over HTTP vs nginx.
+#
+#   bash tests/bench/query/run.sh [DURATION_S [CONNECTIONS]]   (default 30 s, 32)
+#
+# 1. A store of 10,000,000 generated tests (gen.sql, straight into SQLite;
+#    kept in $BENCH_DIR, default /tmp/cifeed-bench-query, and reused).
+# 2. `cifeed serve` (Release build) and, on another port, nginx serving a
+#    static JSON file of the same size as a typical /api/v1/ran answer.
+# 3. wrk for DURATION on /api/v1/ran with random known commits (ran.lua),
+#    then wrk for DURATION on nginx's file: requests/s, p99, and the ratio.
+# 4. The same again while an ingest runs: KCIDB files (tests/bench/ingest/
+#    gen.py) are dropped into the daemon's spool, which ingests them on its
+#    worker thread into the same store during the whole measurement.
+# 5. The design question of qpool.h: the same /ran load with lookups on the
+#    event loop (query-threads = 0) vs on 2 query threads, while one client
+#    keeps asking an expensive /api/v1/results filter (a full scan).
+# Goal (issue 5): cifeed >= 0.5 x nginx requests/s, p99 < 5 ms.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../../.." && pwd)
+here="$top/tests/bench/query"
+dur=${1:-30}
+conns=${2:-32}
+work=${BENCH_DIR:-/tmp/cifeed-bench-query}
+mkdir -p "$work"
+
+cmake -S "$top" -B "$top/build-bench" -DCMAKE_BUILD_TYPE=Release -DCIFEED_TESTS=OFF >/dev/null
+cmake --build "$top/build-bench" -j"$(nproc)" >/dev/null
+cifeed="$top/build-bench/cifeed"
+data="$work/data"
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+if [ ! -f "$work/generated" ]; then
+	echo "# generating 10,000,000 tests in $data (several minutes) ..." >&2
+	rm -rf "$data"
+	"$cifeed" -d "$data" init >/dev/null
+	/usr/bin/time -f "# generated in %e s" sqlite3 "$data/cifeed.db" <"$here/gen.sql" >/dev/null
+	touch "$work/generated"
+fi
+sqlite3 "$data/cifeed.db" "INSERT OR IGNORE INTO feed_topics (name, filter, position, messages)
+	VALUES ('all', '', 1, 0)" # (gen.sql does this; for stores generated before it did)
+n=$(sqlite3 "$data/cifeed.db" "SELECT COUNT(*) FROM tests WHERE origin = 'bench'")
+[ "$n" = 10000000 ] || { echo "store has $n bench tests, expected 10000000" >&2; exit 1; }
+sqlite3 "$data/cifeed.db" "SELECT git_commit_hash FROM checkouts WHERE patchset_hash IS NULL AND origin = 'bench'
+	ORDER BY random() LIMIT 20000" >"$work/commits.txt"
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+# ---- servers
+port=$(free_port)
+git config -f "$data/cifeed.conf" serve.listen "127.0.0.1:$port"
+git config -f "$data/cifeed.conf" serve.spool true
+serve() { # QUERY_THREADS
+	git config -f "$data/cifeed.conf" serve.query-threads "$1"
+	CIFEED_LOG=warn "$cifeed" -d "$data" serve 2>>"$work/serve.log" &
+	serve_pid=$!
+	pids+=("$serve_pid")
+	for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return; sleep 0.1; done
+	echo "cifeed serve did not come up (see $work/serve.log)" >&2
+	exit 1
+}
+unserve() { kill -TERM "$serve_pid"; wait "$serve_pid" || true; }
+
+ngx="$work/nginx"
+rm -rf "$ngx" && mkdir -p "$ngx/html" "$ngx/tmp"
+nport=$(free_port)
+cat >"$ngx/nginx.conf" <<EOF
+worker_processes auto;
+pid $ngx/nginx.pid;
+error_log $ngx/error.log warn;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	sendfile on;
+	tcp_nopush on;
+	keepalive_requests 1000000;
+	client_body_temp_path $ngx/tmp; proxy_temp_path $ngx/tmp; fastcgi_temp_path $ngx/tmp;
+	uwsgi_temp_path $ngx/tmp; scgi_temp_path $ngx/tmp;
+	types { application/json json; }
+	server {
+		listen 127.0.0.1:$nport;
+		root $ngx/html;
+	}
+}
+EOF
+
+# wrk_run NAME URL [ARGS]: prints "requests_per_s p99_ms errors"
+wrk_run() {
+	local name=$1 url=$2; shift 2
+	wrk -t1 -c"$conns" -d"${dur}s" --latency "$@" "$url" >"$work/wrk-$name.txt" 2>&1
+	python3 - "$work/wrk-$name.txt" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\b", t, re.M)
+p99 = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+bad = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+errs = re.search(r"Socket errors: .*", t)
+print(f"{rps:.0f} {p99:.3f} {int(bad.group(1)) if bad else 0}{' ' + errs.group(0).replace(' ', '_') if errs else ''}")
+PY
+}
+
+ingest_start() { # drop KCIDB files into the spool for the whole measurement
+	local gen="$work/ingest-gen"
+	[ -f "$gen/kcidb-0099.json" ] || python3 "$top/tests/bench/ingest/gen.py" "$gen" 100 10000 >/dev/null
+	before_tests=$(sqlite3 "$data/cifeed.db" "SELECT COUNT(*) FROM tests")
+	(
+		i=0
+		while :; do
+			for f in "$gen"/kcidb-*.json; do
+				# a fresh copy each round: new ids, so every file is real work
+				sed "s/\"bench:/\"bench:r$i-/g" "$f" >"$data/spool/kcidb/.r$i-$(basename "$f")"
+				mv "$data/spool/kcidb/.r$i-$(basename "$f")" "$data/spool/kcidb/r$i-$(basename "$f")"
+				while [ "$(ls "$data/spool/kcidb" | grep -c json)" -gt 2 ]; do sleep 0.05; done
+			done
+			i=$((i + 1))
+		done
+	) &
+	ingest_pid=$!
+	pids+=("$ingest_pid")
+	t_ingest=$(date +%s.%N)
+}
+ingest_stop() {
+	kill "$ingest_pid" 2>/dev/null || true
+	wait "$ingest_pid" 2>/dev/null || true
+	local dt
+	dt=$(python3 -c "import time; print(time.time() - $t_ingest)")
+	after_tests=$(sqlite3 "$data/cifeed.db" "SELECT COUNT(*) FROM tests")
+	ingest_rate=$(python3 -c "print(round(($after_tests - $before_tests) / $dt))")
+}
+
+report() { # LABEL CIFEED_RESULT NGINX_RESULT
+	python3 - "$@" <<'PY'
+import sys
+label, c, n = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+cr, cp, ce = float(c[0]), float(c[1]), c[2]
+nr, np_, ne = float(n[0]), float(n[1]), n[2]
+print(f"{label}")
+print(f"  cifeed /api/v1/ran : {cr:9.0f} req/s  p99 {cp:7.3f} ms  non-2xx {ce}")
+print(f"  nginx static file  : {nr:9.0f} req/s  p99 {np_:7.3f} ms  non-2xx {ne}")
+print(f"  ratio              : {cr / nr:.2f}  (goal >= 0.50; p99 goal < 5 ms: {'met' if cp < 5 else 'NOT met'})")
+PY
+}
+
+serve 2
+# the static reference: a real answer of typical size
+curl -s "http://127.0.0.1:$port/api/v1/ran?commit=$(head -1 "$work/commits.txt")" >"$ngx/html/ran.json"
+size=$(wc -c <"$ngx/html/ran.json")
+nginx -p "$ngx" -c "$ngx/nginx.conf" -g 'daemon off;' 2>>"$ngx/error.log" &
+pids+=($!)
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$nport/ran.json" >/dev/null && break; sleep 0.1; done
+cmp -s "$ngx/html/ran.json" <(curl -s "http://127.0.0.1:$nport/ran.json") || { echo "nginx not serving" >&2; exit 1; }
+
+echo "# store: 10,000,000 tests; answer size $size bytes; wrk -t1 -c$conns -d${dur}s; $(nproc) cores"
+echo "# cifeed query-threads = 2; nginx worker_processes auto"
+export COMMITS="$work/commits.txt"
+c=$(wrk_run idle-cifeed "http://127.0.0.1:$port" -s "$here/ran.lua")
+n=$(wrk_run idle-nginx "http://127.0.0.1:$nport/ran.json")
+report "idle:" "$c" "$n"
+
+ingest_start
+c=$(wrk_run ingest-cifeed "http://127.0.0.1:$port" -s "$here/ran.lua")
+n=$(wrk_run ingest-nginx "http://127.0.0.1:$nport/ran.json")
+ingest_stop
+report "while the daemon ingests from its spool (${ingest_rate} tests/s stored during both runs):" "$c" "$n"
+curl -s "http://127.0.0.1:$port/metrics" | grep '^cifeed_loop_lag_seconds' | sed 's/^/  /'
+unserve
+
+# ---- lookups on the loop vs on query threads, beside one expensive /results client
+slow() {
+	while :; do curl -s -o /dev/null "http://127.0.0.1:$port/api/v1/results?q=compiler:nosuch&limit=1"; done
+}
+for qt in 0 2; do
+	serve "$qt"
+	slow &
+	slow_pid=$!
+	pids+=("$slow_pid")
+	c=$(wrk_run "mixed-qt$qt" "http://127.0.0.1:$port" -s "$here/ran.lua")
+	kill "$slow_pid"; wait "$slow_pid" 2>/dev/null || true
+	lag=$(curl -s "http://127.0.0.1:$port/metrics" | sed -n 's/^cifeed_loop_lag_seconds{quantile="0.99"} //p')
+	set -- $c
+	echo "query-threads=$qt beside a full-scan /results client: $1 req/s  p99 $2 ms  non-2xx $3  loop lag p99 ${lag}s"
+	unserve
+done
