@@ -28,6 +28,7 @@
 
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define DEFAULT_QUERY_THREADS 2
+#define DEFAULT_INLINE_MS 2
 #define CACHE_API "Cache-Control: no-cache\r\n"
 
 struct api {
@@ -35,6 +36,8 @@ struct api {
 	struct httpd *httpd;
 	struct qpool *pool;
 	const char *statuses[8];
+	uint64_t query_timeout_ms;
+	uint64_t inline_ms;
 	char *listen;
 	uint64_t started_ns;
 };
@@ -56,6 +59,10 @@ struct api_job {
 	char *feeds_dir, *topic, *base_url; /* feeds */
 	const char *ctype;                  /* of a 200 answer; JSON when NULL */
 	const char *statuses[8];
+	uint64_t timeout_ms;
+	int timed_out;
+	uint64_t inline_ms; /* running on the loop with this budget; 0: on a query thread */
+	int requeue;        /* the inline budget ran out: go to the query threads */
 	size_t limit;
 	struct buf out;
 	char etag[36]; /* of out, hashed on the query thread */
@@ -254,6 +261,7 @@ static void job_run(struct qpool_job *qj, struct store *st, struct err *open_err
 		err_set(&j->err, ERR_DB, "%s", err_msg(open_err));
 		return;
 	}
+	store_set_deadline(st, j->inline_ms ? j->inline_ms : j->timeout_ms);
 	switch (j->kind) {
 	case J_RAN:
 		r = api_ran(st, &j->rq, &j->out, &j->err);
@@ -300,6 +308,19 @@ static void job_run(struct qpool_job *qj, struct store *st, struct err *open_err
 		break; /* answered above */
 	}
 	j->status = r < 0 ? status_of(&j->err) : 200;
+	if (r < 0 && store_timed_out(st) && j->inline_ms) {
+		/* too long for the loop: the caller hands it to the query threads */
+		j->requeue = 1;
+		buf_reset(&j->out);
+		err_clear(&j->err);
+	} else if (r < 0 && store_timed_out(st)) {
+		j->status = 503;
+		buf_reset(&j->out);
+		err_set(&j->err, ERR_DB, "the lookup ran longer than %llu ms ([serve] query-timeout)",
+			(unsigned long long)j->timeout_ms);
+		j->timed_out = 1;
+	}
+	store_set_deadline(st, 0);
 	if (j->status == 200)
 		httpd_etag(j->out.ptr ? j->out.ptr : "", j->out.len, j->etag);
 }
@@ -322,6 +343,13 @@ static void job_done(struct qpool_job *qj)
 	if (j->status == 200) {
 		httpd_respond_etag(j->req, 200, j->ctype ? j->ctype : "application/json", &j->out,
 				   CACHE_API, j->etag[0] ? j->etag : NULL);
+	} else if (j->timed_out) {
+		log_warn("http.query_timeout", "id=%llu path=%s query=%s",
+			 (unsigned long long)httpd_req_id(j->req), httpd_req_path(j->req),
+			 httpd_req_query(j->req));
+		httpd_respond_error(j->req, 503, "Retry-After: 10\r\n",
+				    "%s: narrow the question (a commit, a tree, a status)",
+				    err_msg(&j->err));
 	} else if (j->status >= 500) {
 		/* the detail may hold SQL or paths: log it, never send it */
 		log_error("http.error", "id=%llu path=%s error=%s",
@@ -345,6 +373,7 @@ static struct api_job *job_new(struct api *a, struct httpd_req *req, enum job_ki
 	j->req = req;
 	j->kind = kind;
 	memcpy(j->statuses, a->statuses, sizeof(j->statuses));
+	j->timeout_ms = a->query_timeout_ms;
 	return j;
 }
 
@@ -386,6 +415,25 @@ static void h_ran(struct api *a, struct httpd_req *req, const char *rest)
 		job_free(j);
 		return;
 	}
+	/*
+	 * A revision's lookup is a few index seeks and tens of rows: answer it
+	 * right here, without two thread hand-offs, within a small budget; the
+	 * rare revision with a huge answer moves to the query threads.
+	 */
+	if (a->inline_ms) {
+		j->inline_ms = a->inline_ms;
+		if (qpool_run_here(a->pool, &j->base) == 0 && !j->requeue) {
+			metrics_counter_add("cifeed_http_lookups_total", "where=\"loop\"", 1);
+			job_done(&j->base);
+			return;
+		}
+		j->inline_ms = 0;
+		j->requeue = 0;
+		j->status = 0;
+		buf_reset(&j->out);
+		err_clear(&j->err);
+	}
+	metrics_counter_add("cifeed_http_lookups_total", "where=\"threads\"", 1);
 	qpool_submit(a->pool, &j->base);
 }
 
@@ -600,7 +648,8 @@ static void handle(struct httpd_req *req, void *arg)
 /* ------------------------------------------------------------ service */
 
 static int read_limits(const struct config *cfg, struct httpd_limits *lim, const char *st[8],
-		       unsigned *threads, struct err *err)
+		       unsigned *threads, uint64_t *qtimeout_ms, uint64_t *inline_ms,
+		       struct err *err)
 {
 	httpd_limits_default(lim);
 	int64_t v;
@@ -627,6 +676,10 @@ static int read_limits(const struct config *cfg, struct httpd_limits *lim, const
 		{ "max-header-size", (int64_t)lim->max_header_bytes, 256, 1 << 24 },
 		{ "request-timeout", (int64_t)lim->request_timeout_ms / 1000, 1, 3600 },
 		{ "idle-timeout", (int64_t)lim->idle_timeout_ms / 1000, 1, 86400 },
+		{ "query-timeout", config_get_duration(cfg, "serve", NULL, "query-timeout", 10), 1,
+		  3600 },
+		{ "inline-budget", config_get_int(cfg, "serve", NULL, "inline-budget", DEFAULT_INLINE_MS),
+		  0, 1000 },
 		{ "rate-limit", v, 0, 1000000 },
 		{ "query-threads",
 		  config_get_int(cfg, "serve", NULL, "query-threads", DEFAULT_QUERY_THREADS), 0,
@@ -639,6 +692,10 @@ static int read_limits(const struct config *cfg, struct httpd_limits *lim, const
 				       cfg->path, checks[i].key, (long long)checks[i].v,
 				       (long long)checks[i].min, (long long)checks[i].max);
 	lim->rate_limit = (unsigned)v;
+	*qtimeout_ms =
+		(uint64_t)config_get_duration(cfg, "serve", NULL, "query-timeout", 10) * 1000;
+	*inline_ms = (uint64_t)config_get_int(cfg, "serve", NULL, "inline-budget",
+					      DEFAULT_INLINE_MS);
 	*threads = (unsigned)config_get_int(cfg, "serve", NULL, "query-threads",
 					    DEFAULT_QUERY_THREADS);
 	if (api_statuses_parse(config_get_str(cfg, "serve", NULL, "ran-statuses",
@@ -655,7 +712,8 @@ static int http_start(struct daemon *d, void **state, struct err *err)
 	unsigned threads;
 	a->d = d;
 	a->started_ns = uv_hrtime();
-	if (read_limits(d->cfg, &lim, a->statuses, &threads, err) < 0) {
+	if (read_limits(d->cfg, &lim, a->statuses, &threads, &a->query_timeout_ms, &a->inline_ms,
+			err) < 0) {
 		free(a);
 		return -1;
 	}
@@ -666,6 +724,9 @@ static int http_start(struct daemon *d, void **state, struct err *err)
 	metrics_declare("cifeed_http_queries_pending", METRIC_GAUGE,
 			"API lookups queued or running on the query threads");
 	metrics_declare("cifeed_uptime_seconds", METRIC_GAUGE, "seconds since the daemon started");
+	metrics_declare("cifeed_http_lookups_total", METRIC_COUNTER,
+			"/api/v1/ran lookups answered on the loop (within inline-budget) or on the "
+			"query threads");
 	if (qpool_start(&a->pool, d->loop, d->db_path, threads, err) < 0) {
 		free(a->listen);
 		free(a);
@@ -701,8 +762,9 @@ static void http_reload(struct daemon *d, void *state)
 	struct httpd_limits lim;
 	const char *st[8];
 	unsigned threads;
+	uint64_t qt, inl;
 	struct err err = ERR_INIT;
-	if (read_limits(d->cfg, &lim, st, &threads, &err) < 0) {
+	if (read_limits(d->cfg, &lim, st, &threads, &qt, &inl, &err) < 0) {
 		log_error("http.reload_failed", "error=%s action=%s", err_msg(&err),
 			  "keeping the running limits");
 		err_free(&err);
@@ -710,6 +772,8 @@ static void http_reload(struct daemon *d, void *state)
 	}
 	httpd_set_limits(a->httpd, &lim);
 	memcpy(a->statuses, st, sizeof(st));
+	a->query_timeout_ms = qt;
+	a->inline_ms = inl;
 	const char *listen = config_get_str(d->cfg, "serve", NULL, "listen", DEFAULT_LISTEN);
 	if (strcmp(listen, a->listen))
 		log_warn("http.listen_unchanged", "running=%s configured=%s action=%s", a->listen,

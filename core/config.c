@@ -37,6 +37,11 @@ static const struct config_key serve_keys[] = {
 	  "threads answering API lookups, each with its own read-only store connection; 0 "
 	  "runs them on the event loop (default 2)" },
 	{ "request-timeout", CFG_DURATION, "time to receive a whole request (default 10s)" },
+	{ "inline-budget", CFG_INT,
+	  "milliseconds a /api/v1/ran lookup may take on the event loop before it moves to a "
+	  "query thread; 0 = always on the threads (default 2)" },
+	{ "query-timeout", CFG_DURATION,
+	  "longest an API lookup may run before it is stopped with a 503 (default 10s)" },
 	{ "idle-timeout", CFG_DURATION, "keep-alive idle time (default 60s)" },
 	{ "ran-statuses", CFG_STRING, "statuses that count as already ran (default PASS FAIL DONE)" },
 	{ "rate-limit", CFG_INT, "requests per second per client (default 0 = off)" },

@@ -28,7 +28,7 @@ struct qpool {
 	unsigned exited;
 	int stopping;
 	uv_async_t async;
-	struct store *loop_store; /* nthreads == 0 */
+	struct store *loop_store; /* nthreads == 0, and qpool_run_here */
 	struct err loop_err;
 };
 
@@ -166,6 +166,12 @@ void qpool_submit(struct qpool *p, struct qpool_job *job)
 	p->tail = job;
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
+}
+
+int qpool_run_here(struct qpool *p, struct qpool_job *job)
+{
+	run_job(job, &p->loop_store, p->db_path, &p->loop_err);
+	return p->loop_store ? 0 : -1;
 }
 
 size_t qpool_pending(const struct qpool *p)

@@ -36,6 +36,14 @@ struct qpool_job {
 int qpool_start(struct qpool **out, uv_loop_t *loop, const char *db_path, unsigned nthreads,
 		struct err *err);
 void qpool_submit(struct qpool *p, struct qpool_job *job);
+/*
+ * Run job->run right here on the loop thread with the loop's own read-only
+ * connection (done() is not called).  For lookups that are nearly always
+ * short: the caller bounds them with store_set_deadline() and hands the
+ * rare long one to qpool_submit() instead.  Returns 0, or -1 when the
+ * loop's connection cannot be opened (then run() got st = NULL).
+ */
+int qpool_run_here(struct qpool *p, struct qpool_job *job);
 /* Jobs submitted and not yet done. */
 size_t qpool_pending(const struct qpool *p);
 /*

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const struct store_backend *const backends[] = {
 	&store_backend_sqlite,
@@ -371,6 +372,25 @@ int64_t store_col_int(struct store_stmt *s, int col)
 double store_col_double(struct store_stmt *s, int col)
 {
 	return s->st->backend->col_double(s, col);
+}
+
+void store_set_deadline(struct store *st, uint64_t ms)
+{
+	st->timed_out = 0;
+	st->deadline_ns = 0;
+	if (ms) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		st->deadline_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec +
+				  ms * 1000000u;
+	}
+	if (st->backend->set_deadline)
+		st->backend->set_deadline(st);
+}
+
+int store_timed_out(const struct store *st)
+{
+	return st->timed_out;
 }
 
 int64_t store_changes(struct store *st)

@@ -100,6 +100,16 @@ const char *store_col_text(struct store_stmt *s, int col, size_t *len);
 int64_t store_col_int(struct store_stmt *s, int col);
 double store_col_double(struct store_stmt *s, int col);
 
+/*
+ * A time budget for what runs next on this connection: once `ms`
+ * milliseconds from now have passed, a running store_step() stops and
+ * fails (ERR_DB) and store_timed_out() says so until the next call.
+ * 0 removes the budget.  For readers answering outside requests (the
+ * API), so one expensive filter cannot hold a query thread for minutes.
+ */
+void store_set_deadline(struct store *st, uint64_t ms);
+int store_timed_out(const struct store *st);
+
 /* Rows changed by the last INSERT/UPDATE/DELETE on this connection. */
 int64_t store_changes(struct store *st);
 /* Id of the last inserted row (SQLite rowid / PostgreSQL needs RETURNING). */

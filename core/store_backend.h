@@ -33,6 +33,8 @@ struct store_backend {
 	double (*col_double)(struct store_stmt *s, int col);
 	int64_t (*changes)(struct store *st);
 	int64_t (*last_insert_id)(struct store *st);
+	/* optional: interrupt statements once st->deadline_ns (CLOCK_MONOTONIC) passes */
+	void (*set_deadline)(struct store *st);
 };
 
 struct store {
@@ -47,6 +49,8 @@ struct store {
 		struct store_stmt *stmt;
 	} cache[STORE_STMT_CACHE];
 	size_t ncache;
+	uint64_t deadline_ns; /* 0: none */
+	int timed_out;
 };
 
 struct store_stmt {

@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int sq_accepts(const char *location)
 {
@@ -206,6 +207,25 @@ static double sq_col_double(struct store_stmt *s, int col)
 	return sqlite3_column_double(s->impl, col);
 }
 
+/* Progress handler: a non-zero return interrupts the running statement. */
+static int sq_progress(void *arg)
+{
+	struct store *st = arg;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec < st->deadline_ns)
+		return 0;
+	st->timed_out = 1;
+	return 1;
+}
+
+static void sq_set_deadline(struct store *st)
+{
+	/* checked every few thousand VM steps: ~ every 10-50 us of work */
+	sqlite3_progress_handler(db_of(st), st->deadline_ns ? 4000 : 0,
+				 st->deadline_ns ? sq_progress : NULL, st);
+}
+
 static int64_t sq_changes(struct store *st)
 {
 	return sqlite3_changes(db_of(st));
@@ -238,4 +258,5 @@ const struct store_backend store_backend_sqlite = {
 	.col_double = sq_col_double,
 	.changes = sq_changes,
 	.last_insert_id = sq_last_insert_id,
+	.set_deadline = sq_set_deadline,
 };

@@ -77,6 +77,9 @@ get ran0 "/api/v1/ran?commit=0000000000000000000000000000000000000000"
 expect_code ran0 200
 [ "$(j ran0 .count):$(j ran0 '.tests|length')" = "0:0" ] || fail "unknown commit must be an empty answer"
 
+curl -s "$U/metrics" | grep -q '^cifeed_http_lookups_total{where="loop"} [1-9]' ||
+	fail "small /ran lookups should be answered on the loop (inline-budget)"
+
 # ETag / If-None-Match / HEAD
 curl -s -D "$T/h1" -o /dev/null "$U/api/v1/ran?commit=$A"
 etag=$(sed -n 's/^ETag: *//Ip' "$T/h1" | tr -d '\r')
@@ -120,10 +123,15 @@ post skipe "{\"commit\":\"$A\",\"tests\":[]}"
 # configured statuses: ERROR counts as ran, DONE does not
 kill -TERM $SERVE; wait $SERVE || fail "serve exit $? (log: $(tail -5 "$T/serve.log"))"
 git config -f "$T/data/cifeed.conf" serve.ran-statuses "PASS, FAIL ERROR"
+# and every /ran lookup on the query threads instead of the loop: same answers
+git config -f "$T/data/cifeed.conf" serve.inline-budget 0
 "$CIFEED" -d "$T/data" serve 2>>"$T/serve.log" &
 SERVE=$!
 bg_track $SERVE
 wait_for curl -sf "$U/healthz"
+get ran2 "/api/v1/ran?commit=$A"
+cmp -s "$T/ran.json" "$T/ran2.json" || fail "/ran on the query threads differs from /ran on the loop"
+curl -s "$U/metrics" | grep -q '^cifeed_http_lookups_total{where="threads"} [1-9]' || fail "lookup not on threads"
 post skipc "{\"commit\":\"$A\",\"tests\":[\"ltp.fs.write\",\"perf.bench\"]}"
 [ "$(j skipc '[.skip[].path]|join(",")')/$(j skipc '.run|join(",")')/$(j skipc '.statuses|join(" ")')" = \
   "ltp.fs.write/perf.bench/PASS FAIL ERROR" ] || fail "ran-statuses config: $(cat "$T/skipc.json")"
@@ -219,6 +227,7 @@ for m in cifeed_http_requests_total cifeed_http_request_duration_seconds_bucket 
 	grep -q "^$m" "$T/met.json" || [ $m = cifeed_objects_ingested_total ] || fail "metric $m missing"
 done
 grep -q 'cifeed_http_requests_total{route="ran",code="200"}' "$T/met.json" || fail "per-route counter"
+grep -q '^cifeed_http_lookups_total{where="threads"} [1-9]' "$T/met.json" || fail "lookups counter"
 grep -q 'cifeed_http_requests_total{route="skip",code="400"}' "$T/met.json" || fail "error counter"
 grep -q '^# TYPE cifeed_http_request_duration_seconds histogram' "$T/met.json" || fail "histogram type"
 curl -s -D - -o /dev/null "$U/metrics" | grep -qi '^content-type: text/plain; version=0.0.4' || fail "metrics type"

@@ -293,3 +293,28 @@ Test(http_api, ran_writer_matches_jansson)
 	err_free(&e);
 	store_close(st);
 }
+
+Test(http_api, deadline_interrupts_a_long_query)
+{
+	struct store *st = loaded();
+	struct err e = ERR_INIT;
+	struct store_stmt *s;
+	cr_assert_eq(store_prepare(st, &s,
+				   "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+				   "WHERE i < 1000000000) SELECT COUNT(*) FROM n",
+				   &e),
+		     0);
+	store_set_deadline(st, 20);
+	cr_assert_eq(store_step(s, &e), -1, "a billion rows in 20 ms?");
+	cr_assert(store_timed_out(st));
+	store_reset(s);
+	store_finalize(s);
+	/* the budget gone, the connection works as before */
+	store_set_deadline(st, 0);
+	cr_assert(!store_timed_out(st));
+	int64_t n;
+	cr_assert_eq(store_query_int(st, "SELECT COUNT(*) FROM tests", &n, &e, 0), 1);
+	cr_assert_eq(n, 12);
+	err_free(&e);
+	store_close(st);
+}
