@@ -7,6 +7,7 @@
  * is parameterized; the "ran" lookup is results_ran() (results.h), the
  * /results page is filter_to_sql() (filter.h) plus a rid cursor.
  */
+#define _GNU_SOURCE 1 /* qsort_r */
 #include "api.h"
 #include "filter.h"
 #include "formats.h"
@@ -174,10 +175,29 @@ static void json_str_add(struct buf *out, const char *s)
 	json_decref(j);
 }
 
-struct ran_acc {
-	struct buf *out;
-	size_t n;
+/*
+ * Rows arrive unordered (sorting a handful of rows here is cheaper than
+ * SQLite's sorter, which copies every record in and out): each row's JSON
+ * goes to `rows`, its sort key (path, origin, test id, as SQLite's BINARY
+ * collation orders them, NULL first) to `keys`, then the fragments are
+ * emitted in key order.
+ */
+struct ran_frag {
+	size_t off, len; /* JSON in acc->rows */
+	size_t key;      /* "P<path>\0<origin>\0<id>\0" in acc->keys ('N' for a NULL path) */
 };
+
+struct ran_acc {
+	struct buf rows, keys;
+	struct ran_frag *f;
+	size_t n, cap;
+};
+
+static void key_add(struct buf *k, const char *s)
+{
+	buf_adds(k, s ? s : "");
+	buf_addch(k, 0);
+}
 
 static int ran_row_cb(const struct ran_view *v, void *arg)
 {
@@ -187,18 +207,45 @@ static int ran_row_cb(const struct ran_view *v, void *arg)
 		",\"test_id\":",  ",\"build_id\":", ",\"checkout_id\":",
 	};
 	struct ran_acc *a = arg;
-	if (a->n++ >= API_RAN_MAX)
-		return 0; /* counted: tells the answer it was truncated */
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 64;
+		a->f = xrealloc(a->f, a->cap * sizeof(*a->f));
+	}
+	struct ran_frag *f = &a->f[a->n++];
 	const char *vals[] = { v->origin,     v->path,    v->status,  v->arch,
 			       v->config,     v->compiler, v->start_time, v->log_url,
 			       v->test_id,    v->build_id, v->checkout_id };
-	if (a->n > 1)
-		buf_addch(a->out, ',');
+	f->off = a->rows.len;
 	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++) {
-		buf_adds(a->out, keys[i]);
-		json_str_add(a->out, vals[i]);
+		buf_adds(&a->rows, keys[i]);
+		json_str_add(&a->rows, vals[i]);
 	}
-	buf_addch(a->out, '}');
+	buf_addch(&a->rows, '}');
+	f->len = a->rows.len - f->off;
+	f->key = a->keys.len;
+	buf_addch(&a->keys, v->path ? 'P' : 'N');
+	key_add(&a->keys, v->path);
+	key_add(&a->keys, v->origin);
+	key_add(&a->keys, v->test_id);
+	return 0;
+}
+
+static int frag_cmp(const void *x, const void *y, void *arg)
+{
+	const char *k = arg;
+	const char *p = k + ((const struct ran_frag *)x)->key;
+	const char *q = k + ((const struct ran_frag *)y)->key;
+	if (*p != *q)
+		return *p == 'N' ? -1 : 1; /* NULL paths first, as SQLite sorts them */
+	p++;
+	q++;
+	for (int i = 0; i < 3; i++) {
+		int c = strcmp(p, q); /* byte order = SQLite's BINARY collation */
+		if (c)
+			return c;
+		p += strlen(p) + 1;
+		q += strlen(q) + 1;
+	}
 	return 0;
 }
 
@@ -208,22 +255,35 @@ int api_ran(struct store *st, const struct ran_query *q_in, struct buf *out, str
 	if (api_ran_validate(&q, err) < 0)
 		return -1;
 	q.limit = API_RAN_MAX + 1;
-	/* written in one pass: the tests first, their count after them */
-	size_t start = out->len;
+	q.unordered = 1;
+	struct ran_acc acc = { BUF_INIT, BUF_INIT, NULL, 0, 0 };
+	buf_grow(&acc.rows, 16384);
+	buf_grow(&acc.keys, 2048);
+	if (results_ran_each(st, &q, ran_row_cb, &acc, err) < 0) {
+		buf_free(&acc.rows);
+		buf_free(&acc.keys);
+		free(acc.f);
+		return -1;
+	}
+	if (acc.n > 1)
+		qsort_r(acc.f, acc.n, sizeof(*acc.f), frag_cmp, acc.keys.ptr);
+	size_t count = acc.n > API_RAN_MAX ? (size_t)API_RAN_MAX : acc.n;
 	json_t *qj = query_json(&q);
-	buf_grow(out, 16384);
+	buf_grow(out, acc.rows.len + count + 256);
 	buf_adds(out, "{\"query\":");
 	json_dump_callback(qj, dump_cb, out, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(qj);
 	buf_adds(out, ",\"tests\":[");
-	struct ran_acc acc = { out, 0 };
-	if (results_ran_each(st, &q, ran_row_cb, &acc, err) < 0) {
-		buf_truncate(out, start);
-		return -1;
+	for (size_t i = 0; i < count; i++) {
+		if (i)
+			buf_addch(out, ',');
+		buf_add(out, acc.rows.ptr + acc.f[i].off, acc.f[i].len);
 	}
-	buf_addf(out, "],\"count\":%zu,\"truncated\":%s}\n",
-		 acc.n > API_RAN_MAX ? (size_t)API_RAN_MAX : acc.n,
+	buf_addf(out, "],\"count\":%zu,\"truncated\":%s}\n", count,
 		 acc.n > API_RAN_MAX ? "true" : "false");
+	buf_free(&acc.rows);
+	buf_free(&acc.keys);
+	free(acc.f);
 	return 0;
 }
 

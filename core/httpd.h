@@ -26,7 +26,7 @@
  * answer it exactly once with httpd_respond() - at once or later (after
  * work on another thread): the request stays valid until then, even if the
  * client goes away meanwhile.  GET and HEAD answers with status 200 get a
- * strong ETag (BLAKE2b of the body); a matching If-None-Match turns them
+ * strong ETag (SipHash of the body and its length); a matching If-None-Match turns them
  * into 304 Not Modified.  HEAD answers carry no body.
  *
  * Metrics (metrics.h): cifeed_http_requests_total{route,code},
@@ -104,7 +104,7 @@ void httpd_req_set_route(struct httpd_req *r, const char *route);
 void httpd_respond(struct httpd_req *r, int status, const char *content_type, struct buf *body,
 		   const char *extra_headers);
 /*
- * The strong ETag httpd_respond would compute for `body` ("\"<32 hex>\"");
+ * The strong ETag httpd_respond would compute for `body` ("\"<16 hex>-<len hex>\"");
  * thread-safe, so a worker can hash a large answer off the loop and hand it
  * to httpd_respond_etag().
  */

@@ -642,7 +642,8 @@ int results_ran_each(struct store *st, const struct ran_query *q, results_ran_fn
 			buf_adds(&sql, "NULL");
 		buf_addch(&sql, ')');
 	}
-	buf_adds(&sql, " ORDER BY t.path, t.origin, t.id");
+	if (!q->unordered)
+		buf_adds(&sql, " ORDER BY t.path, t.origin, t.id");
 	if (q->limit)
 		buf_adds(&sql, " LIMIT ?"); /* bound: one cached statement for every limit */
 

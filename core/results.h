@@ -114,6 +114,7 @@ struct ran_query {
 	const char *compiler; /* build compiler, NULL = any */
 	const char *const *statuses; /* NULL-terminated (at most 16); NULL = any final status */
 	size_t limit;         /* 0 = no limit */
+	int unordered;        /* results_ran_each: rows in any order, the caller sorts */
 };
 
 /*
