@@ -79,7 +79,9 @@ get ran0 "/api/v1/ran?commit=0000000000000000000000000000000000000000"
 expect_code ran0 200
 [ "$(j ran0 .count):$(j ran0 '.tests|length')" = "0:0" ] || fail "unknown commit must be an empty answer"
 
-curl -s "$U/metrics" | grep -q '^cifeed_http_lookups_total{where="loop"} [1-9]' ||
+# (never `curl | grep -q` under pipefail: grep's early exit makes curl fail)
+curl -s -o "$T/m1" "$U/metrics"
+grep -q '^cifeed_http_lookups_total{where="loop"} [1-9]' "$T/m1" ||
 	fail "/ran lookups should be answered on the loop (inline-budget)"
 
 # ETag / If-None-Match / HEAD
@@ -133,7 +135,8 @@ bg_track $SERVE
 wait_for curl -sf "$U/healthz"
 get ran2 "/api/v1/ran?commit=$A"
 cmp -s "$T/ran.json" "$T/ran2.json" || fail "/ran on the query threads differs from /ran on the loop"
-curl -s "$U/metrics" | grep -q '^cifeed_http_lookups_total{where="threads"} [1-9]' || fail "lookup not on threads"
+curl -s -o "$T/m2" "$U/metrics"
+grep -q '^cifeed_http_lookups_total{where="threads"} [1-9]' "$T/m2" || fail "lookup not on threads"
 post skipc "{\"commit\":\"$A\",\"tests\":[\"ltp.fs.write\",\"perf.bench\"]}"
 [ "$(j skipc '[.skip[].path]|join(",")')/$(j skipc '.run|join(",")')/$(j skipc '.statuses|join(" ")')" = \
   "ltp.fs.write/perf.bench/PASS FAIL ERROR" ] || fail "ran-statuses config: $(cat "$T/skipc.json")"
@@ -164,7 +167,8 @@ c=$(curl -s -o "$T/empty.json" -w '%{http_code}' -X POST -H 'Content-Type: appli
 [ "$c" = 400 ] || fail "empty body: $c"
 get m405 /api/v1/skip
 expect_code m405 405; ajv_api error "$T/m405.json" >/dev/null || fail "405 schema"
-curl -s -D - -o /dev/null "$U/api/v1/skip" | grep -qi '^Allow: POST' || fail "Allow header"
+curl -s -D "$T/allow" -o /dev/null "$U/api/v1/skip"
+grep -qi '^Allow: POST' "$T/allow" || fail "Allow header"
 get m405b /api/v1/ran -X DELETE
 expect_code m405b 405
 
@@ -232,7 +236,8 @@ grep -q 'cifeed_http_requests_total{route="ran",code="200"}' "$T/met.json" || fa
 grep -q '^cifeed_http_lookups_total{where="threads"} [1-9]' "$T/met.json" || fail "lookups counter"
 grep -q 'cifeed_http_requests_total{route="skip",code="400"}' "$T/met.json" || fail "error counter"
 grep -q '^# TYPE cifeed_http_request_duration_seconds histogram' "$T/met.json" || fail "histogram type"
-curl -s -D - -o /dev/null "$U/metrics" | grep -qi '^content-type: text/plain; version=0.0.4' || fail "metrics type"
+curl -s -D "$T/mh" -o /dev/null "$U/metrics"
+grep -qi '^content-type: text/plain; version=0.0.4' "$T/mh" || fail "metrics type"
 get nf /nope
 expect_code nf 404; ajv_api error "$T/nf.json" >/dev/null || fail "404 schema"
 
