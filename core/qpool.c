@@ -11,6 +11,7 @@
 #include "qpool.h"
 #include "log.h"
 
+#include <git2.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,7 @@ static void *thread_main(void *arg)
 static void pool_closed(uv_handle_t *h)
 {
 	struct qpool *p = h->data;
+	git_libgit2_shutdown(); /* the threads are joined: their libgit2 state is freed */
 	store_close(p->loop_store);
 	err_free(&p->loop_err);
 	pthread_mutex_destroy(&p->mu);
@@ -127,6 +129,13 @@ int qpool_start(struct qpool **out, uv_loop_t *loop, const char *db_path, unsign
 		struct err *err)
 {
 	struct qpool *p = xcalloc(1, sizeof(*p));
+	/*
+	 * Jobs read feeds with libgit2, which keeps per-thread state freed by a
+	 * thread-exit destructor; holding one reference for the pool's whole
+	 * life keeps that destructor registered until every thread has exited
+	 * (a job's own init/shutdown pair would otherwise drop it early).
+	 */
+	git_libgit2_init();
 	p->loop = loop;
 	p->db_path = xstrdup(db_path);
 	p->nthreads = nthreads;
