@@ -42,6 +42,7 @@ printf '[source "bench"]\n\ttype = public-inbox\n\tpath = %s\n' "$inbox" >>"$wor
 c_out=$(python3 "$top/tests/bench/measure.py" "$cifeed" -d "$work/cifeed" -q poll --once 2>&1 >/dev/null)
 c_wall=$(sed -n 's/.*wall_s=\([0-9.]*\).*/\1/p' <<<"$c_out")
 c_rss=$(sed -n 's/.*maxrss_kb=\([0-9]*\).*/\1/p' <<<"$c_out")
+c_cpu=$(sed -n 's/.*cpu_s=\([0-9.]*\).*/\1/p' <<<"$c_out")
 n=$(sqlite3 "$work/cifeed/cifeed.db" "select count(*) from patches")
 [ "$n" = $((662 * copies)) ] || { echo "cifeed stored $n patch mails, expected $((662 * copies))" >&2; exit 1; }
 
@@ -51,15 +52,20 @@ r_out=$(HOME="$work/ref/home" PI_CONFIG="$work/ref/home/pi-config" \
 	python3 "$top/tests/bench/measure.py" public-inbox-index -L basic "$work/ref/inbox" 2>&1 >/dev/null |
 	tail -1)
 r_wall=$(sed -n 's/.*wall_s=\([0-9.]*\).*/\1/p' <<<"$r_out")
+r_cpu=$(sed -n 's/.*cpu_s=\([0-9.]*\).*/\1/p' <<<"$r_out")
 rn=$(sqlite3 "$work/ref/inbox/msgmap.sqlite3" "select count(*) from msgmap")
 [ "$rn" = "$total" ] || { echo "public-inbox-index indexed $rn messages, expected $total" >&2; exit 1; }
 
-python3 - "$total" "$c_wall" "$r_wall" "$c_rss" <<'PY'
+python3 - "$total" "$c_wall" "$r_wall" "$c_rss" "$c_cpu" "$r_cpu" "$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
 import sys
 total, cw, rw, rss = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+cc, rc, load = float(sys.argv[5]), float(sys.argv[6]), sys.argv[7]
 print(f"messages:            {total}")
 print(f"cifeed intake:       {cw:7.2f} s  {total / cw:8.0f} messages/s  (goal >= 5000)")
 print(f"public-inbox-index:  {rw:7.2f} s  {total / rw:8.0f} messages/s  (-L basic)")
 print(f"ratio:               {rw / cw:.1f}x")
 print(f"cifeed peak RSS:     {rss / 1024:.0f} MB")
+print(f"CPU seconds:         cifeed {cc:.2f} ({total / cc:.0f} messages per CPU-second), "
+      f"public-inbox-index {rc:.2f} ({total / rc:.0f})")
+print(f"load average at the end: {load} (on {__import__('os').cpu_count()} CPUs)")
 PY
