@@ -67,7 +67,7 @@ int intake_mbox_file(struct store *st, const char *path, struct intake_stats *st
 	}
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return err_errno(err, errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "%s", path);
+		return err_errno(err, ERR_IO, "%s", path);
 	struct stat sb;
 	if (fstat(fd, &sb) < 0) {
 		close(fd);

@@ -426,31 +426,38 @@ void mail_decode_header(const char *value, size_t len, struct buf *out)
 /* ------------------------------------------------------------ headers */
 
 /* Parse a header block at s; returns the offset of the body (after the blank line). */
+/* One line at s+i: its length without the line end (tl) and where the next starts. */
+static void header_line(const char *s, size_t n, size_t i, size_t *tl, size_t *next)
+{
+	const char *line = s + i;
+	const char *nl = memchr(line, '\n', n - i);
+	size_t ll = nl ? (size_t)(nl - line) : n - i;
+	*next = i + ll + (nl ? 1 : 0);
+	*tl = ll && line[ll - 1] == '\r' ? ll - 1 : ll;
+}
+
+/*
+ * Parse a header block at s; returns the offset of the body (after the
+ * blank line).  A header and its continuation lines are joined in one
+ * pass (the line breaks removed, the blanks kept), so folding costs linear
+ * time however long a header is.
+ */
 static size_t parse_headers(const char *s, size_t n, struct mail_header **hs, size_t *nh,
 			    unsigned *defects)
 {
-	size_t i = 0, cap = 0;
+	size_t i = 0, cap = 0, tl, next;
 	struct buf val = BUF_INIT;
 	*hs = NULL;
 	*nh = 0;
 	while (i < n) {
 		const char *line = s + i;
-		const char *nl = memchr(line, '\n', n - i);
-		size_t ll = nl ? (size_t)(nl - line) : n - i;
-		size_t next = i + ll + (nl ? 1 : 0);
-		size_t tl = ll;
-		if (tl && line[tl - 1] == '\r')
-			tl--;
-		if (tl == 0)
+		header_line(s, n, i, &tl, &next);
+		if (tl == 0) {
+			buf_free(&val);
 			return next; /* the blank line */
-		if ((line[0] == ' ' || line[0] == '\t') && *nh) {
-			/* continuation: append (the line break is removed, the blank kept) */
-			struct mail_header *h = &(*hs)[*nh - 1];
-			buf_reset(&val);
-			buf_adds(&val, h->value);
-			buf_add(&val, line, tl);
-			free(h->value);
-			h->value = buf_detach(&val);
+		}
+		if (line[0] == ' ' || line[0] == '\t') {
+			/* a continuation with no header before it: skip it */
 			i = next;
 			continue;
 		}
@@ -477,8 +484,15 @@ static size_t parse_headers(const char *s, size_t n, struct mail_header **hs, si
 		const char *v = colon + 1;
 		while (v < line + tl && (*v == ' ' || *v == '\t'))
 			v++;
-		h->value = xstrndup(v, (size_t)(line + tl - v));
+		buf_reset(&val);
+		buf_add(&val, v, (size_t)(line + tl - v));
 		i = next;
+		while (i < n && (s[i] == ' ' || s[i] == '\t')) {
+			header_line(s, n, i, &tl, &next);
+			buf_add(&val, s + i, tl);
+			i = next;
+		}
+		h->value = val.ptr ? xstrndup(val.ptr, val.len) : xstrdup("");
 	}
 	buf_free(&val);
 	*defects |= MAIL_DEFECT_NO_BODY;

@@ -77,7 +77,8 @@ static int ingest_mbox(struct cli *cli, int n, char **paths, int quiet)
 			printf("%s: %zu messages: %zu new patches, %zu new cover letters, %zu "
 			       "replies, %zu new trailers, %zu other; %zu already stored, %zu "
 			       "without Message-ID\n",
-			       paths[i], s.messages, s.patches, s.covers, s.replies, s.trailers,
+			       strcmp(paths[i], "-") ? paths[i] : "<stdin>", s.messages, s.patches,
+			       s.covers, s.replies, s.trailers,
 			       s.other, s.duplicates, s.no_msgid);
 	}
 	err_free(&err);
