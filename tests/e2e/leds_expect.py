@@ -15,6 +15,11 @@ cifeed documents (core/patchmail.h, core/intake.h), written again here:
                newest first) that is an earlier patch mail with the same
                version, total and sender; else 1/N starts one, M>1 belongs
                to the series of its In-Reply-To
+  reply tags   in a reply, unquoted lines before the "-- " signature that
+               start with Acked-by:, Reviewed-by:, Tested-by:, Reported-by:,
+               Suggested-by:, Reviewed-and-tested-by:, Debugged-by: or
+               Requested-by:, tied to the nearest earlier patch mail the reply
+               answers (In-Reply-To, then References newest first)
   base info    a decoded text line starting with base-commit:,
                prerequisite-patch-id:, prerequisite-change-id:,
                prerequisite-message-id: or Based-on:
@@ -90,8 +95,27 @@ def text(m):
 BASE = re.compile(r'(?mi)^(base-commit|prerequisite-patch-id|prerequisite-change-id|'
                   r'prerequisite-message-id|based-on):')
 
+TAG = re.compile(r'(?i)^(acked-by|reviewed-by|tested-by|reported-by|suggested-by|'
+                 r'reviewed-and-tested-by|debugged-by|requested-by):(.*)$')
+
+def reply_tags(body):
+    tags = []
+    for line in body.split('\n'):
+        line = line.rstrip('\r')
+        if line == '-- ':
+            break
+        if not line or line[0] in '> \t':
+            continue
+        m = TAG.match(line)
+        if m and m.group(2).strip():
+            t = (m.group(1).lower(), m.group(2).strip())
+            if t not in tags:
+                tags.append(t)
+    return tags
+
 def main():
     known = {}      # msgid -> dict(version, total, email, root)
+    replies = []    # (target, source, key, value)
     series = {}     # root -> has_base
     out = dict(patches=0, covers=0, base_commit_mails=0, messages=0, mails={})
     for raw in messages(sys.argv[1]):
@@ -102,6 +126,14 @@ def main():
             continue
         s = subject(m)
         p = prefix(s)
+        if p['reply'] and not p['fwd']:
+            irt = (ids(m.get('In-Reply-To')) or [None])[0]
+            cands = ([irt] if irt else []) + list(reversed(ids(m.get('References'))))
+            target = next((c for c in cands if c in known), irt)
+            for k, v in reply_tags(text(m)):
+                if target:
+                    replies.append((target, mid, k, v))
+            continue
         if p['reply'] or p['fwd'] or p['pull'] or not (p['patch'] or p['rfc']):
             continue
         if mid in known:
@@ -128,6 +160,7 @@ def main():
         known[mid] = dict(version=p['version'], total=p['total'], email=sender, root=root)
         series[root] = series.get(root, False) or bool(BASE.search(body))
         out['mails'][mid] = dict(kind='cover' if cover else 'patch', root=root)
+    out['reply_tags'] = sorted(set(r for r in replies if r[0] in known))
     out['series'] = len(series)
     out['series_base'] = sum(series.values())
     json.dump(out, sys.stdout)

@@ -52,6 +52,12 @@ bad = [m for m, x in exp['mails'].items() if roots.get(m) != x['root']]
 assert not bad, ('series membership differs', bad[:5])
 # a series with base info has a base-commit line in this slice: all 72 are sha1s
 assert sum(1 for s in got for b in s['base'] if b['kind'] == 'base-commit') == 72
+# review trailers from replies, tied to the patch or cover letter they answer
+want = set(tuple(x) for x in exp['reply_tags'])
+have = set((t['to'], t['from'], t['key'].lower(), t['value'])
+           for s in got for t in s['trailers'] if t['from'] != t['to'])
+print('reply trailers: cifeed', len(have), 'expect', len(want))
+assert len(want) > 50 and have == want, (sorted(want - have)[:3], sorted(have - want)[:3])
 EOP
 
 # patch-id: cifeed's (on the decoded body) against git mailinfo + git patch-id --stable
