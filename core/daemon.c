@@ -30,6 +30,8 @@ static void lag_tick(uv_timer_t *t)
 	uint64_t now = uv_hrtime();
 	uint64_t lag = now > p->lag_expected ? (now - p->lag_expected) / 1000 : 0; /* us */
 	p->lag_expected = now + (uint64_t)LAG_INTERVAL_MS * 1000000;
+	d->lag_recent[d->lag_samples % (sizeof(d->lag_recent) / sizeof(*d->lag_recent))] =
+		lag > UINT32_MAX ? UINT32_MAX : (uint32_t)lag;
 	d->lag_samples++;
 	if (lag > d->lag_max_us)
 		d->lag_max_us = lag;
@@ -40,17 +42,36 @@ static void lag_tick(uv_timer_t *t)
 	d->lag_hist[b]++;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 uint64_t daemon_lag_percentile(const struct daemon *d, double pct)
 {
-	if (!d->lag_samples)
+	return daemon_lag_percentile_since(d, pct, 0);
+}
+
+uint64_t daemon_lag_percentile_since(const struct daemon *d, double pct, uint64_t since)
+{
+	size_t cap = sizeof(d->lag_recent) / sizeof(*d->lag_recent);
+	if (since >= d->lag_samples)
 		return 0;
-	uint64_t want = (uint64_t)((double)d->lag_samples * pct / 100.0 + 0.5), acc = 0;
-	for (int b = 0; b < 16; b++) {
-		acc += d->lag_hist[b];
-		if (acc >= want && acc)
-			return b == 15 ? d->lag_max_us : (1ull << b) * 1000;
-	}
-	return d->lag_max_us;
+	uint64_t have = d->lag_samples - since;
+	size_t n = have < cap ? (size_t)have : cap;
+	uint32_t *v = xmalloc(n * sizeof(*v));
+	for (size_t i = 0; i < n; i++)
+		v[i] = d->lag_recent[(d->lag_samples - n + i) % cap];
+	qsort(v, n, sizeof(*v), cmp_u32);
+	/* nearest rank */
+	double rank = pct / 100.0 * (double)n;
+	size_t k = rank <= 1 ? 0 : (size_t)(rank + 0.999999) - 1;
+	if (k >= n)
+		k = n - 1;
+	uint64_t r = v[k];
+	free(v);
+	return r;
 }
 
 static void close_cb(uv_handle_t *h)

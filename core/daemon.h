@@ -37,6 +37,7 @@ struct daemon {
 	uint64_t lag_samples;
 	uint64_t lag_max_us;
 	uint64_t lag_hist[16]; /* bucket i: lag < 2^i ms (i=0: <1ms), last: the rest */
+	uint32_t lag_recent[4096]; /* the latest samples in microseconds (a ring) */
 };
 
 struct service {
@@ -53,7 +54,12 @@ extern const size_t services_count;
 int daemon_run(struct daemon *d, struct err *err);
 /* Ask the daemon to stop (as SIGTERM does). */
 void daemon_stop(struct daemon *d);
-/* Lag percentile (0..100) in microseconds from the histogram (upper bucket bound). */
+/*
+ * Lag percentile (0..100) in microseconds: exact over the latest 4096
+ * samples (about 7 minutes at one sample per 100 ms).
+ */
 uint64_t daemon_lag_percentile(const struct daemon *d, double pct);
+/* The same over the samples taken since d->lag_samples was `since` (a window). */
+uint64_t daemon_lag_percentile_since(const struct daemon *d, double pct, uint64_t since);
 
 #endif

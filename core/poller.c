@@ -48,6 +48,16 @@
 #define MAX_UNITS_PER_CYCLE 100000
 #define MAX_RETRY_AFTER_S (6 * 3600)
 #define TOKEN_MAX 4096
+/*
+ * Flow control.  Parsing is CPU-bound: running more parse jobs than there
+ * are cores beside the loop's would only starve the loop thread, so they
+ * are queued.  Requests wait (per host, before being sent) while too many
+ * are in flight, too many answers wait to be parsed or too many units wait
+ * for the store: memory stays bounded whatever the number of sources.
+ */
+#define MAX_INFLIGHT 32
+#define MAX_PARSE_BACKLOG 8
+#define MAX_COMMIT_BACKLOG 8
 
 struct poller;
 struct psource;
@@ -121,6 +131,7 @@ struct psource {
 	int64_t failures;
 	int state_loaded;
 	int64_t next_poll_at; /* persisted backoff, Unix s */
+	uint64_t ok_recorded_ms; /* uv_now() of the last success written to the store */
 	int once_done;
 	struct pcycle *cycle;
 	int busy; /* async operations referring to this source */
@@ -133,7 +144,7 @@ struct preq {
 	struct pcycle *cy;
 	struct punit *u;
 	struct preq *cnext, *cprev; /* in the cycle's list */
-	struct preq *wnext;         /* in the host's wait queue */
+	struct preq *wnext;         /* in the host's wait queue, then the parse queue */
 	int waiting, in_flight, parsing;
 	struct adapter_request req;
 	struct http_transfer *t;
@@ -172,6 +183,11 @@ struct poller {
 	int stopping;
 	int open_handles; /* source timers + host timers */
 	int works;        /* parse works and local works in flight */
+	/* flow control */
+	int inflight, commits_pending;
+	int parse_running, parse_limit;
+	size_t parse_queued;
+	struct preq *parse_head, *parse_tail;
 	size_t failures;
 	uint64_t rng;
 	/* serialized store jobs */
@@ -264,7 +280,7 @@ static void sq_work_cb(uv_work_t *w)
 	struct poller *p = w->data;
 	struct sjob *j = p->sq_cur;
 	if (!p->sq_store &&
-	    store_open(&p->sq_store, p->db_path, STORE_NOCREATE, &j->err) < 0) {
+	    store_open(&p->sq_store, p->db_path, STORE_NOCREATE | STORE_LEAN, &j->err) < 0) {
 		j->rc = -1;
 		return;
 	}
@@ -380,6 +396,23 @@ static void host_remove_waiting(struct phost *h, struct preq *r)
 
 static void req_send(struct preq *r);
 
+static int admit(const struct poller *p)
+{
+	return p->inflight < MAX_INFLIGHT &&
+	       p->parse_queued + (size_t)p->parse_running < (size_t)p->parse_limit + MAX_PARSE_BACKLOG &&
+	       p->commits_pending < MAX_COMMIT_BACKLOG;
+}
+
+/* Room again (a request answered, a parse or a commit done): serve the hosts. */
+static void hosts_kick(struct poller *p)
+{
+	if (!admit(p))
+		return;
+	for (struct phost *h = p->hosts; h; h = h->next)
+		if (h->wait_head && !h->timer_armed)
+			host_kick(h);
+}
+
 static void host_pump(struct phost *h)
 {
 	struct poller *p = h->p;
@@ -390,7 +423,7 @@ static void host_pump(struct phost *h)
 		host_kick(h);
 		return;
 	}
-	while (h->wait_head && h->in_flight < h->limit) {
+	while (h->wait_head && h->in_flight < h->limit && admit(p)) {
 		struct preq *r = h->wait_head;
 		h->wait_head = r->wnext;
 		if (!h->wait_head)
@@ -475,10 +508,12 @@ static void req_send(struct preq *r)
 	};
 	struct err err = ERR_INIT;
 	s->host->in_flight++;
+	s->p->inflight++;
 	r->in_flight = 1;
 	cy->requests++;
 	if (http_get(s->p->http, &o, on_http, r, &r->t, &err) < 0) {
 		s->host->in_flight--;
+		s->p->inflight--;
 		r->in_flight = 0;
 		char *u = redacted(r->req.url);
 		req_unlink(r);
@@ -605,6 +640,33 @@ static void body_snippet(struct buf *b, const char *body, size_t len)
 static void parse_work_cb(uv_work_t *w);
 static void parse_after_cb(uv_work_t *w, int status);
 
+/* Start queued parse jobs while there are free slots. */
+static void parse_pump(struct poller *p)
+{
+	while (p->parse_head && p->parse_running < p->parse_limit) {
+		struct preq *r = p->parse_head;
+		p->parse_head = r->wnext;
+		if (!p->parse_head)
+			p->parse_tail = NULL;
+		r->wnext = NULL;
+		p->parse_queued--;
+		p->parse_running++;
+		uv_queue_work(p->loop, &r->work, parse_work_cb, parse_after_cb);
+	}
+}
+
+static void parse_enqueue(struct poller *p, struct preq *r)
+{
+	r->wnext = NULL;
+	if (p->parse_tail)
+		p->parse_tail->wnext = r;
+	else
+		p->parse_head = r;
+	p->parse_tail = r;
+	p->parse_queued++;
+	parse_pump(p);
+}
+
 static void copy_response(struct preq *r, const struct http_result *res)
 {
 	const struct sources_validator *v =
@@ -653,7 +715,9 @@ static void on_http(struct http_transfer *t, const struct http_result *res, void
 	r->t = NULL;
 	r->in_flight = 0;
 	s->host->in_flight--;
+	s->p->inflight--;
 	host_kick(s->host);
+	hosts_kick(s->p);
 
 	char code[32];
 	if (res->error == HTTP_OK)
@@ -728,7 +792,7 @@ static void on_http(struct http_transfer *t, const struct http_result *res, void
 	s->busy++;
 	s->p->works++;
 	adapter_output_init(&r->out);
-	uv_queue_work(s->p->loop, &r->work, parse_work_cb, parse_after_cb);
+	parse_enqueue(s->p, r);
 	free(ru);
 	return;
 out_fail:
@@ -790,9 +854,13 @@ static void parse_after_cb(uv_work_t *w, int status)
 	struct psource *s = r->s;
 	struct pcycle *cy = r->cy;
 	struct punit *u = r->u;
+	struct poller *p = s->p;
 	(void)status;
 	r->parsing = 0;
-	s->p->works--;
+	p->parse_running--;
+	parse_pump(p);
+	hosts_kick(p);
+	p->works--;
 	req_unlink(r);
 	if (cy->failed || s->p->stopping) {
 		req_free(r);
@@ -818,13 +886,13 @@ static void parse_after_cb(uv_work_t *w, int status)
 	}
 	if (r->out.notes.len) {
 		char *ru = redacted(r->req.url);
-		const char *p = r->out.notes.ptr;
-		while (*p) {
-			size_t l = strcspn(p, "\n");
-			char *line = xstrndup(p, l);
+		const char *np = r->out.notes.ptr;
+		while (*np) {
+			size_t l = strcspn(np, "\n");
+			char *line = xstrndup(np, l);
 			log_warn("poll.note", "source=%s url=%s note=%s", s->src->name, ru, line);
 			free(line);
-			p += l + (p[l] == '\n');
+			np += l + (np[l] == '\n');
 		}
 		free(ru);
 	}
@@ -973,6 +1041,8 @@ static void commit_done(struct sjob *j)
 	struct pcycle *cy = s->cycle;
 	s->busy--;
 	s->state = SRC_RUNNING;
+	s->p->commits_pending--;
+	hosts_kick(s->p);
 	if (j->rc < 0) {
 		cycle_fail(s, "store", NULL, 0, "commit failed: %s", err_msg(&j->err));
 	} else if (cy) {
@@ -1079,6 +1149,7 @@ static void unit_commit(struct psource *s, struct punit *u)
 	unit_free(u);
 	s->busy++;
 	s->state = SRC_COMMITTING;
+	s->p->commits_pending++;
 	sq_push(s->p, &c->j);
 }
 
@@ -1137,11 +1208,13 @@ static void cycle_cancel_requests(struct psource *s)
 			r->t = NULL;
 			r->in_flight = 0;
 			s->host->in_flight--;
+			s->p->inflight--;
 		}
 		req_unlink(r);
 		req_free(r);
 	}
 	host_kick(s->host);
+	hosts_kick(s->p);
 }
 
 static void cycle_fail(struct psource *s, const char *kind, const char *url, int64_t retry_after,
@@ -1304,6 +1377,7 @@ static void cycle_finish(struct psource *s)
 			buf_free(&red);
 		}
 	} else {
+		int64_t had_failures = s->failures;
 		s->failures = 0;
 		int64_t iv = s->interval_s * 1000;
 		delay = (uint64_t)((double)iv * (0.9 + 0.2 * rnd01(p)));
@@ -1321,8 +1395,18 @@ static void cycle_finish(struct psource *s)
 			(unsigned long long)cy->requests, (unsigned long long)cy->not_modified,
 			(unsigned long long)cy->bytes, (unsigned long long)cy->objects,
 			(unsigned long long)cy->created, (unsigned long long)cy->updated, secs);
-		if (!p->stopping && !s->retired)
+		/*
+		 * Health is written when it changes (after failures, or new pages)
+		 * and otherwise every 10 minutes: an idle source does not cost a
+		 * synced write transaction per cycle.
+		 */
+		uint64_t now_ms = uv_now(p->loop);
+		if (!p->stopping && !s->retired &&
+		    (had_failures || cy->units || !s->ok_recorded_ms ||
+		     now_ms - s->ok_recorded_ms >= 600000)) {
 			record_state(s, 1, NULL, 0);
+			s->ok_recorded_ms = now_ms;
+		}
 	}
 	if (p->opt.report && p->opt.once)
 		p->opt.report(&rep, p->opt.arg);
@@ -1805,6 +1889,8 @@ int poller_start(uv_loop_t *loop, const struct config *cfg, const char *db_path,
 	p->loop = loop;
 	p->opt = *o;
 	p->rng = (uint64_t)uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
+	unsigned ncpu = uv_available_parallelism();
+	p->parse_limit = ncpu > 2 ? (int)ncpu - 1 : 1; /* leave a core to the loop */
 	if (o->only) {
 		for (const char *const *n = o->only; *n; n++)
 			if (!config_get(cfg, "source", *n, "type")) {
@@ -1953,16 +2039,29 @@ size_t poller_failures(const struct poller *p)
 struct poll_svc {
 	struct daemon *d;
 	struct poller *p;
+	uint64_t lag_mark; /* lag sample count at the last reload */
 };
+
+/* The event loop's lag since the last reload (or start), for the log. */
+static void log_lag(struct poll_svc *x, const char *event)
+{
+	struct daemon *d = x->d;
+	uint64_t m = x->lag_mark;
+	log_info(event,
+		 "loop_lag_p50_us=%llu loop_lag_p99_us=%llu loop_lag_max_us=%llu samples=%llu "
+		 "process_loop_lag_p99_us=%llu",
+		 (unsigned long long)daemon_lag_percentile_since(d, 50, m),
+		 (unsigned long long)daemon_lag_percentile_since(d, 99, m),
+		 (unsigned long long)daemon_lag_percentile_since(d, 100, m),
+		 (unsigned long long)(d->lag_samples - m),
+		 (unsigned long long)daemon_lag_percentile(d, 99));
+	x->lag_mark = d->lag_samples;
+}
 
 static void svc_stopped(void *arg)
 {
 	struct poll_svc *x = arg;
-	struct daemon *d = x->d;
-	uint64_t p50 = daemon_lag_percentile(d, 50), p99 = daemon_lag_percentile(d, 99);
-	log_info("poll.stopped", "loop_lag_p50_us=%llu loop_lag_p99_us=%llu loop_lag_max_us=%llu",
-		 (unsigned long long)p50, (unsigned long long)p99,
-		 (unsigned long long)d->lag_max_us);
+	log_lag(x, "poll.stopped");
 	free(x);
 }
 
@@ -1992,8 +2091,10 @@ static void svc_stop(struct daemon *d, void *state)
 static void svc_reload(struct daemon *d, void *state)
 {
 	struct poll_svc *x = state;
-	if (x && x->p)
+	if (x && x->p) {
+		log_lag(x, "poll.reloading");
 		poller_reload(x->p, d->cfg);
+	}
 }
 
 const struct service service_poller = {

@@ -35,6 +35,8 @@ enum store_flags {
 	STORE_READONLY = 1 << 0,  /* open without write access; no migrations */
 	STORE_NOCREATE = 1 << 1,  /* fail if the database does not exist */
 	STORE_BULK = 1 << 2,      /* bulk-load tuning (bigger cache, NORMAL sync) */
+	STORE_LEAN = 1 << 3,      /* small cache: long-lived connections writing small
+				     transactions (a daemon's worker), where memory matters more */
 };
 
 /* step results */

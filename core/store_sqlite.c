@@ -91,6 +91,8 @@ static int sq_open(struct store *st, const char *location, unsigned flags, struc
 	}
 	if (flags & STORE_BULK)
 		sq_exec(st, "PRAGMA cache_size=-65536; PRAGMA synchronous=NORMAL;", err);
+	else if (flags & STORE_LEAN)
+		sq_exec(st, "PRAGMA cache_size=-2048;", err);
 	else
 		sq_exec(st, "PRAGMA cache_size=-16384;", err);
 	/*

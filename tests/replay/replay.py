@@ -105,7 +105,7 @@ def aware(ts):
     return datetime.datetime.fromisoformat(ts.replace("Z", "+00:00"))
 
 
-def load(fixtures, local):
+def load(fixtures, local, scale=1):
     d = {}
     # GitLab: project 1 from the list fixture, project 21 from the single pipeline
     gl = os.path.join(fixtures, "gitlab")
@@ -119,6 +119,11 @@ def load(fixtures, local):
                             load_json(os.path.join(gl, "commit_statuses.json"))}
     d["gitlab_summary"] = {287: load_json(os.path.join(gl, "pipeline_test_report_summary.json"))}
     d["gitlab_report"] = {287: load_json(os.path.join(gl, "pipeline_test_report.json"))}
+    if scale > 1:  # benchmarks: the recorded report's cases, many times over (distinct names)
+        rep = d["gitlab_report"][287]
+        for suite in rep["test_suites"]:
+            cases = suite["test_cases"]
+            suite["test_cases"] = [dict(c, name="%s #%d" % (c["name"], i)) for i in range(scale) for c in cases]
     d["gitlab_list_headers"] = load_headers(os.path.join(gl, "_headers/pipelines_list.headers.txt"))[1]
     d["gitlab_304_headers"] = load_headers(os.path.join(gl, "_headers/not_modified_304.headers.txt"))[1]
     d["gitlab_429_headers"] = load_headers(os.path.join(gl, "_headers/rate_limited_429.headers.txt"))[1]
@@ -601,9 +606,11 @@ class Handler(BaseHTTPRequestHandler):
             return Answer(200, compact(CONFIG))
         return Answer(404, b"{}")
 
-    def record(self, path, query, status, fault):
+    def record(self, path, query, status, fault, nbytes=0):
+        if self.server.opts.no_log:
+            return
         entry = {"t": time.time(), "t_start": self.t_start, "path": path, "query": self.path.partition("?")[2],
-                 "status": status, "fault": fault,
+                 "status": status, "fault": fault, "bytes": nbytes,
                  "if_none_match": self.headers.get("If-None-Match"),
                  "private_token": self.headers.get("PRIVATE-TOKEN"),
                  "authorization": self.headers.get("Authorization"),
@@ -630,7 +637,7 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as e:  # a bug in the emulator must show, not hang the client
             a = Answer(500, ("replay error: %r" % e).encode(), ctype="text/plain")
         self.send_answer(a)
-        self.record(path, query, a.status, None)
+        self.record(path, query, a.status, None, len(a.body))
 
     do_HEAD = do_GET
 
@@ -725,9 +732,11 @@ def main():
     ap.add_argument("--tls-key")
     ap.add_argument("--gitlab-token")
     ap.add_argument("--gerrit-auth")
+    ap.add_argument("--scale", type=int, default=1, help="repeat GitLab test cases N times (benchmarks)")
+    ap.add_argument("--no-log", action="store_true", help="keep no request log (long benchmarks)")
     opts = ap.parse_args()
     global DATA
-    DATA = load(opts.fixtures, opts.local)
+    DATA = load(opts.fixtures, opts.local, opts.scale)
     srv = Server(("127.0.0.1", opts.port), Handler)
     srv.opts = opts
     if opts.tls_cert:
