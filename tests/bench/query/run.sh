@@ -40,8 +40,13 @@ if [ ! -f "$work/generated" ]; then
 	/usr/bin/time -f "# generated in %e s" sqlite3 "$data/cifeed.db" <"$here/gen.sql" >/dev/null
 	touch "$work/generated"
 fi
+# Everything stored so far counts as published: the measurements must not share the
+# machine with the publisher's first pass over earlier runs' ingests (gen.sql does the
+# same for the generated data).  Results ingested during a run are published as usual.
 sqlite3 "$data/cifeed.db" "INSERT OR IGNORE INTO feed_topics (name, filter, position, messages)
-	VALUES ('all', '', 1, 0)" # (gen.sql does this; for stores generated before it did)
+	VALUES ('all', '', 0, 0); UPDATE feed_topics SET position = (SELECT MAX(id) FROM submissions)"
+rm -rf "$data/spool/kcidb/done" "$data/spool/kcidb/failed"
+mkdir -p "$data/spool/kcidb/done" "$data/spool/kcidb/failed"
 # (earlier runs' ingests add to the generated 10,000,000)
 n=$(sqlite3 "$data/cifeed.db" "SELECT COUNT(*) FROM tests")
 [ "$n" -ge 10000000 ] || { echo "store has $n tests, expected at least 10000000" >&2; exit 1; }
@@ -90,6 +95,9 @@ http {
 	}
 }
 EOF
+
+# CPU seconds (user + system) used so far by the given processes
+cpu_of() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
 
 # wrk_run NAME URL [ARGS]: prints "requests_per_s p99_ms errors"
 wrk_run() {
@@ -154,7 +162,8 @@ serve 2
 curl -s "http://127.0.0.1:$port/api/v1/ran?commit=$(head -1 "$work/commits.txt")" >"$ngx/html/ran.json"
 size=$(wc -c <"$ngx/html/ran.json")
 nginx -p "$ngx" -c "$ngx/nginx.conf" -g 'daemon off;' 2>>"$ngx/error.log" &
-pids+=($!)
+ngx_pid=$!
+pids+=("$ngx_pid")
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$nport/ran.json" >/dev/null && break; sleep 0.1; done
 cmp -s "$ngx/html/ran.json" <(curl -s "http://127.0.0.1:$nport/ran.json") || { echo "nginx not serving" >&2; exit 1; }
 
@@ -162,9 +171,22 @@ echo "# store: $n tests; answer size $size bytes; wrk -t1 -c$conns -d${dur}s; $(
 echo "# cifeed query-threads = 2, inline-budget = 2 ms; nginx worker_processes auto"
 echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg) (other processes on this machine count too)"
 export COMMITS="$work/commits.txt"
+cpu0=$(cpu_of "$serve_pid")
 c=$(wrk_run idle-cifeed "http://127.0.0.1:$port" -s "$here/ran.lua")
+cpu1=$(cpu_of "$serve_pid")
+workers=$(pgrep -P "$ngx_pid" | tr '\n' ' ')
+ncpu0=$(cpu_of $workers)
 n=$(wrk_run idle-nginx "http://127.0.0.1:$nport/ran.json")
+ncpu1=$(cpu_of $workers)
 report "idle:" "$c" "$n"
+# CPU per answer: what each costs, whatever else runs on the machine
+python3 - "$c" "$n" "$((cpu1 - cpu0))" "$((ncpu1 - ncpu0))" "$(getconf CLK_TCK)" "$dur" <<'PY'
+import sys
+c, n = float(sys.argv[1].split()[0]), float(sys.argv[2].split()[0])
+cc, nc, hz, dur = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+cu, nu = cc / hz / (c * dur) * 1e6, nc / hz / (n * dur) * 1e6
+print(f"  CPU per answer     : cifeed {cu:.0f} us, nginx {nu:.0f} us (ratio {nu / cu:.2f})")
+PY
 
 ingest_start
 c=$(wrk_run ingest-cifeed "http://127.0.0.1:$port" -s "$here/ran.lua")
