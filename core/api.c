@@ -26,10 +26,10 @@
 #include <string.h>
 #include <strings.h>
 
-#define DEFAULT_LISTEN "127.0.0.1:8080"
+#define DEFAULT_LISTEN        "127.0.0.1:8080"
 #define DEFAULT_QUERY_THREADS 2
-#define DEFAULT_INLINE_MS 2
-#define CACHE_API "Cache-Control: no-cache\r\n"
+#define DEFAULT_INLINE_MS     2
+#define CACHE_API             "Cache-Control: no-cache\r\n"
 
 struct api {
 	struct daemon *d;
@@ -94,7 +94,8 @@ static int url_decode(const char *s, size_t n, int plus, struct buf *out)
 		if (s[i] == '%') {
 			if (i + 2 >= n)
 				return -1;
-			int hi = hexval((unsigned char)s[i + 1]), lo = hexval((unsigned char)s[i + 2]);
+			int hi = hexval((unsigned char)s[i + 1]),
+			    lo = hexval((unsigned char)s[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			buf_addch(out, hi * 16 + lo);
@@ -120,8 +121,8 @@ static void qparams_free(struct qparam *qp, size_t n)
 }
 
 /* Split and decode a query string; only `allowed` keys, each at most once. */
-static int parse_query(const char *q, const char *const *allowed, struct qparam **out,
-		       size_t *nout, struct err *err)
+static int parse_query(const char *q, const char *const *allowed, struct qparam **out, size_t *nout,
+                       struct err *err)
 {
 	struct qparam *qp = NULL;
 	size_t n = 0;
@@ -137,9 +138,9 @@ static int parse_query(const char *q, const char *const *allowed, struct qparam 
 			if (url_decode(p, kl, 1, &k) < 0 ||
 			    (eq && url_decode(eq + 1, len - kl - 1, 1, &v) < 0)) {
 				err_set(err, ERR_INVALID,
-					"query string: bad percent-encoding or not UTF-8 near "
-					"column %zu",
-					(size_t)(p - q) + 1);
+				        "query string: bad percent-encoding or not UTF-8 near "
+				        "column %zu",
+				        (size_t)(p - q) + 1);
 				goto fail;
 			}
 			int ok = 0;
@@ -152,7 +153,7 @@ static int parse_query(const char *q, const char *const *allowed, struct qparam 
 				json_t *js = json_string(buf_cstr(&k));
 				char *ks = json_dumps(js, JSON_ENCODE_ANY);
 				err_set(err, ERR_INVALID, "unknown parameter %.80s (known: %s)",
-					ks ? ks : "?", names.ptr);
+				        ks ? ks : "?", names.ptr);
 				free(ks);
 				json_decref(js);
 				buf_free(&names);
@@ -161,7 +162,7 @@ static int parse_query(const char *q, const char *const *allowed, struct qparam 
 			for (size_t i = 0; i < n; i++)
 				if (!strcmp(qp[i].k, buf_cstr(&k))) {
 					err_set(err, ERR_INVALID, "parameter %s given twice",
-						qp[i].k);
+					        qp[i].k);
 					goto fail;
 				}
 			qp = xrealloc(qp, (n + 1) * sizeof(*qp));
@@ -220,9 +221,9 @@ static int topics_json(struct api_job *j, struct buf *out, struct err *err)
 		char newest[32] = "";
 		buf_addf(&atom, "/feeds/%s/new.atom", t[i].name);
 		json_object_set_new(e, "name", json_string(t[i].name));
-		json_object_set_new(e, "description", t[i].info.description
-							      ? json_string(t[i].info.description)
-							      : json_null());
+		json_object_set_new(e, "description",
+		                    t[i].info.description ? json_string(t[i].info.description)
+		                                          : json_null());
 		json_object_set_new(e, "messages", json_integer((json_int_t)t[i].info.messages));
 		json_object_set_new(e, "epochs", json_integer(t[i].info.epochs));
 		if (t[i].info.newest_time)
@@ -249,8 +250,8 @@ static void job_run(struct qpool_job *qj, struct store *st, struct err *open_err
 	if (j->kind == J_TOPICS || j->kind == J_ATOM) {
 		/* feeds are read from git, not from the store */
 		r = j->kind == J_ATOM ? feed_atom_render(j->feeds_dir, j->topic, j->base_url,
-							 j->limit, &j->out, &j->err)
-				      : topics_json(j, &j->out, &j->err);
+		                                         j->limit, &j->out, &j->err)
+		                      : topics_json(j, &j->out, &j->err);
 		if (r < 0 && j->err.code == ERR_USAGE)
 			j->err.code = ERR_NOTFOUND; /* an unsafe name is no topic of ours */
 		j->status = r < 0 ? status_of(&j->err) : 200;
@@ -286,15 +287,15 @@ static void job_run(struct qpool_job *qj, struct store *st, struct err *open_err
 			json_object_set_new(o, "status", json_string("ok"));
 			json_object_set_new(o, "version", json_string(CIFEED_VERSION));
 			json_object_set_new(o, "schema_version",
-					    json_integer(store_schema_version(st)));
+			                    json_integer(store_schema_version(st)));
 			json_object_set_new(o, "uptime_seconds", json_real(j->uptime));
 			json_object_set_new(o, "http_connections",
-					    json_integer((json_int_t)j->conns));
+			                    json_integer((json_int_t)j->conns));
 			json_object_set_new(o, "queries_pending",
-					    json_integer((json_int_t)j->pending));
+			                    json_integer((json_int_t)j->pending));
 			json_object_set_new(o, "loop_lag_p99_seconds", json_real(j->lag_p99));
 			char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
-							JSON_REAL_PRECISION(6));
+			                            JSON_REAL_PRECISION(6));
 			buf_adds(&j->out, s);
 			buf_addch(&j->out, '\n');
 			free(s);
@@ -316,8 +317,9 @@ static void job_run(struct qpool_job *qj, struct store *st, struct err *open_err
 	} else if (r < 0 && store_timed_out(st)) {
 		j->status = 503;
 		buf_reset(&j->out);
-		err_set(&j->err, ERR_DB, "the lookup ran longer than %llu ms ([serve] query-timeout)",
-			(unsigned long long)j->timeout_ms);
+		err_set(&j->err, ERR_DB,
+		        "the lookup ran longer than %llu ms ([serve] query-timeout)",
+		        (unsigned long long)j->timeout_ms);
 		j->timed_out = 1;
 	}
 	store_set_deadline(st, 0);
@@ -342,23 +344,23 @@ static void job_done(struct qpool_job *qj)
 	struct api_job *j = (struct api_job *)qj;
 	if (j->status == 200) {
 		httpd_respond_etag(j->req, 200, j->ctype ? j->ctype : "application/json", &j->out,
-				   CACHE_API, j->etag[0] ? j->etag : NULL);
+		                   CACHE_API, j->etag[0] ? j->etag : NULL);
 	} else if (j->timed_out) {
 		log_warn("http.query_timeout", "id=%llu path=%s query=%s",
-			 (unsigned long long)httpd_req_id(j->req), httpd_req_path(j->req),
-			 httpd_req_query(j->req));
+		         (unsigned long long)httpd_req_id(j->req), httpd_req_path(j->req),
+		         httpd_req_query(j->req));
 		httpd_respond_error(j->req, 503, "Retry-After: 10\r\n",
-				    "%s: narrow the question (a commit, a tree, a status)",
-				    err_msg(&j->err));
+		                    "%s: narrow the question (a commit, a tree, a status)",
+		                    err_msg(&j->err));
 	} else if (j->status >= 500) {
 		/* the detail may hold SQL or paths: log it, never send it */
 		log_error("http.error", "id=%llu path=%s error=%s",
-			  (unsigned long long)httpd_req_id(j->req), httpd_req_path(j->req),
-			  err_msg(&j->err));
+		          (unsigned long long)httpd_req_id(j->req), httpd_req_path(j->req),
+		          err_msg(&j->err));
 		httpd_respond_error(j->req, j->status, NULL,
-				    "%s (request %llu; the server log has the details)",
-				    j->status == 503 ? "store unavailable" : "internal error",
-				    (unsigned long long)httpd_req_id(j->req));
+		                    "%s (request %llu; the server log has the details)",
+		                    j->status == 503 ? "store unavailable" : "internal error",
+		                    (unsigned long long)httpd_req_id(j->req));
 	} else {
 		httpd_respond_error(j->req, j->status, NULL, "%s", err_msg(&j->err));
 	}
@@ -391,8 +393,8 @@ static int with_params(struct api_job *j, const char *const *allowed)
 
 static void h_ran(struct api *a, struct httpd_req *req, const char *rest)
 {
-	static const char *const allowed[] = { "commit", "patchset", "msgid", "patch_id",
-					       "test",   "origin",   NULL };
+	static const char *const allowed[] = {"commit", "patchset", "msgid", "patch_id",
+	                                      "test",   "origin",   NULL};
 	(void)rest;
 	struct api_job *j = job_new(a, req, J_RAN);
 	if (with_params(j, allowed) < 0)
@@ -405,8 +407,8 @@ static void h_ran(struct api *a, struct httpd_req *req, const char *rest)
 	const char *m = qget(j, "msgid");
 	if (m) {
 		size_t l = strlen(m);
-		j->msgid = l >= 2 && m[0] == '<' && m[l - 1] == '>' ? xstrndup(m + 1, l - 2)
-								     : xstrdup(m);
+		j->msgid =
+		    l >= 2 && m[0] == '<' && m[l - 1] == '>' ? xstrndup(m + 1, l - 2) : xstrdup(m);
 		j->rq.msgid = j->msgid;
 	}
 	/* cheap checks on the loop: a bad request never waits in the queue */
@@ -439,7 +441,7 @@ static void h_ran(struct api *a, struct httpd_req *req, const char *rest)
 
 static void h_skip(struct api *a, struct httpd_req *req, const char *rest)
 {
-	static const char *const allowed[] = { NULL };
+	static const char *const allowed[] = {NULL};
 	(void)rest;
 	struct api_job *j = job_new(a, req, J_SKIP);
 	if (with_params(j, allowed) < 0)
@@ -447,7 +449,7 @@ static void h_skip(struct api *a, struct httpd_req *req, const char *rest)
 	const char *ct = httpd_req_header(req, "Content-Type");
 	if (ct && strncasecmp(ct, "application/json", 16)) {
 		httpd_respond_error(req, 415, NULL,
-				    "the test plan must be sent as application/json");
+		                    "the test plan must be sent as application/json");
 		job_free(j);
 		return;
 	}
@@ -455,7 +457,7 @@ static void h_skip(struct api *a, struct httpd_req *req, const char *rest)
 	httpd_req_body(req, &len);
 	if (!len) {
 		httpd_respond_error(req, 400, NULL,
-				    "empty body: send {\"commit\": ..., \"tests\": [...]}");
+		                    "empty body: send {\"commit\": ..., \"tests\": [...]}");
 		job_free(j);
 		return;
 	}
@@ -464,7 +466,7 @@ static void h_skip(struct api *a, struct httpd_req *req, const char *rest)
 
 static void h_results(struct api *a, struct httpd_req *req, const char *rest)
 {
-	static const char *const allowed[] = { "q", "cursor", "limit", NULL };
+	static const char *const allowed[] = {"q", "cursor", "limit", NULL};
 	(void)rest;
 	struct api_job *j = job_new(a, req, J_RESULTS);
 	if (with_params(j, allowed) < 0)
@@ -476,7 +478,7 @@ static void h_results(struct api *a, struct httpd_req *req, const char *rest)
 		long v = strtol(lim, &end, 10);
 		if (!*lim || *end || v < 1 || v > API_RESULTS_MAX) {
 			httpd_respond_error(req, 400, NULL, "limit must be between 1 and %d",
-					    API_RESULTS_MAX);
+			                    API_RESULTS_MAX);
 			job_free(j);
 			return;
 		}
@@ -487,22 +489,22 @@ static void h_results(struct api *a, struct httpd_req *req, const char *rest)
 
 static void h_patch(struct api *a, struct httpd_req *req, const char *rest)
 {
-	static const char *const allowed[] = { NULL };
+	static const char *const allowed[] = {NULL};
 	struct api_job *j = job_new(a, req, J_PATCH);
 	if (with_params(j, allowed) < 0)
 		return;
 	struct buf m = BUF_INIT;
 	if (!*rest || strchr(rest, '/') || url_decode(rest, strlen(rest), 0, &m) < 0) {
 		httpd_respond_error(req, 400, NULL,
-				    "expected /api/v1/patches/MESSAGE-ID (percent-encoded, "
-				    "without <>)");
+		                    "expected /api/v1/patches/MESSAGE-ID (percent-encoded, "
+		                    "without <>)");
 		buf_free(&m);
 		job_free(j);
 		return;
 	}
 	size_t l = m.len;
 	j->msgid = l >= 2 && m.ptr[0] == '<' && m.ptr[l - 1] == '>' ? xstrndup(m.ptr + 1, l - 2)
-								    : xstrdup(m.ptr);
+	                                                            : xstrdup(m.ptr);
 	buf_free(&m);
 	qpool_submit(a->pool, &j->base);
 }
@@ -517,7 +519,7 @@ static char *feeds_dir(struct api *a)
 /* /feeds/ (the topic list) and /feeds/TOPIC/new.atom */
 static void h_feeds(struct api *a, struct httpd_req *req, const char *rest)
 {
-	static const char *const none[] = { NULL }, *const lim[] = { "limit", NULL };
+	static const char *const none[] = {NULL}, *const lim[] = {"limit", NULL};
 	const char *slash = strchr(rest, '/');
 	int list = !*rest;
 	struct api_job *j = job_new(a, req, list ? J_TOPICS : J_ATOM);
@@ -530,7 +532,7 @@ static void h_feeds(struct api *a, struct httpd_req *req, const char *rest)
 	}
 	if (!slash || strcmp(slash, "/new.atom") || slash == rest) {
 		httpd_respond_error(req, 404, NULL,
-				    "no such feed document: feeds are at /feeds/TOPIC/new.atom");
+		                    "no such feed document: feeds are at /feeds/TOPIC/new.atom");
 		job_free(j);
 		return;
 	}
@@ -549,7 +551,7 @@ static void h_feeds(struct api *a, struct httpd_req *req, const char *rest)
 		long v = strtol(l, &end, 10);
 		if (!*l || *end || v < 1 || v > FEED_ATOM_LIMIT_MAX) {
 			httpd_respond_error(req, 400, NULL, "limit must be between 1 and %d",
-					    FEED_ATOM_LIMIT_MAX);
+			                    FEED_ATOM_LIMIT_MAX);
 			job_free(j);
 			return;
 		}
@@ -564,7 +566,7 @@ static void h_feeds(struct api *a, struct httpd_req *req, const char *rest)
 
 static void h_healthz(struct api *a, struct httpd_req *req, const char *rest)
 {
-	static const char *const allowed[] = { NULL };
+	static const char *const allowed[] = {NULL};
 	(void)rest;
 	struct api_job *j = job_new(a, req, J_HEALTH);
 	if (with_params(j, allowed) < 0)
@@ -584,23 +586,23 @@ static void h_metrics(struct api *a, struct httpd_req *req, const char *rest)
 		return;
 	}
 	metrics_gauge_set("cifeed_loop_lag_seconds", "quantile=\"0.5\"",
-			  (double)daemon_lag_percentile(a->d, 50) / 1e6);
+	                  (double)daemon_lag_percentile(a->d, 50) / 1e6);
 	metrics_gauge_set("cifeed_loop_lag_seconds", "quantile=\"0.99\"",
-			  (double)daemon_lag_percentile(a->d, 99) / 1e6);
+	                  (double)daemon_lag_percentile(a->d, 99) / 1e6);
 	metrics_gauge_set("cifeed_loop_lag_seconds", "quantile=\"1\"",
-			  (double)a->d->lag_max_us / 1e6);
+	                  (double)a->d->lag_max_us / 1e6);
 	metrics_gauge_set("cifeed_loop_lag_samples", NULL, (double)a->d->lag_samples);
 	metrics_gauge_set("cifeed_http_queries_pending", NULL, (double)qpool_pending(a->pool));
 	metrics_gauge_set("cifeed_uptime_seconds", NULL,
-			  (double)(uv_hrtime() - a->started_ns) / 1e9);
+	                  (double)(uv_hrtime() - a->started_ns) / 1e9);
 	struct buf out = BUF_INIT;
 	metrics_render(&out);
 	httpd_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", &out,
-		      "Cache-Control: no-store\r\n");
+	              "Cache-Control: no-store\r\n");
 	buf_free(&out);
 }
 
-#define M_GET (1u << HTTP_GET | 1u << HTTP_HEAD)
+#define M_GET  (1u << HTTP_GET | 1u << HTTP_HEAD)
 #define M_POST (1u << HTTP_POST)
 
 static const struct route {
@@ -611,13 +613,13 @@ static const struct route {
 	const char *allow;
 	void (*fn)(struct api *a, struct httpd_req *req, const char *rest);
 } routes[] = {
-	{ "/api/v1/ran", 0, "ran", M_GET, "GET, HEAD", h_ran },
-	{ "/api/v1/skip", 0, "skip", M_POST, "POST", h_skip },
-	{ "/api/v1/results", 0, "results", M_GET, "GET, HEAD", h_results },
-	{ "/api/v1/patches/", 1, "patches", M_GET, "GET, HEAD", h_patch },
-	{ "/metrics", 0, "metrics", M_GET, "GET, HEAD", h_metrics },
-	{ "/healthz", 0, "healthz", M_GET, "GET, HEAD", h_healthz },
-	{ "/feeds/", 1, "feeds", M_GET, "GET, HEAD", h_feeds },
+    {"/api/v1/ran", 0, "ran", M_GET, "GET, HEAD", h_ran},
+    {"/api/v1/skip", 0, "skip", M_POST, "POST", h_skip},
+    {"/api/v1/results", 0, "results", M_GET, "GET, HEAD", h_results},
+    {"/api/v1/patches/", 1, "patches", M_GET, "GET, HEAD", h_patch},
+    {"/metrics", 0, "metrics", M_GET, "GET, HEAD", h_metrics},
+    {"/healthz", 0, "healthz", M_GET, "GET, HEAD", h_healthz},
+    {"/feeds/", 1, "feeds", M_GET, "GET, HEAD", h_feeds},
 };
 
 static void handle(struct httpd_req *req, void *arg)
@@ -635,7 +637,7 @@ static void handle(struct httpd_req *req, void *arg)
 			char allow[64];
 			snprintf(allow, sizeof(allow), "Allow: %s\r\n", r->allow);
 			httpd_respond_error(req, 405, allow, "%s is not allowed here (allowed: %s)",
-					    httpd_req_method_name(req), r->allow);
+			                    httpd_req_method_name(req), r->allow);
 			return;
 		}
 		r->fn(a, req, path + pl);
@@ -648,59 +650,58 @@ static void handle(struct httpd_req *req, void *arg)
 /* ------------------------------------------------------------ service */
 
 static int read_limits(const struct config *cfg, struct httpd_limits *lim, const char *st[8],
-		       unsigned *threads, uint64_t *qtimeout_ms, uint64_t *inline_ms,
-		       struct err *err)
+                       unsigned *threads, uint64_t *qtimeout_ms, uint64_t *inline_ms,
+                       struct err *err)
 {
 	httpd_limits_default(lim);
 	int64_t v;
 	lim->max_connections = (size_t)config_get_int(cfg, "serve", NULL, "max-connections",
-						      (int64_t)lim->max_connections);
-	lim->max_body = (size_t)config_get_int(cfg, "serve", NULL, "max-request-size",
-					       (int64_t)lim->max_body);
-	lim->max_headers = (size_t)config_get_int(cfg, "serve", NULL, "max-headers",
-						  (int64_t)lim->max_headers);
+	                                              (int64_t)lim->max_connections);
+	lim->max_body =
+	    (size_t)config_get_int(cfg, "serve", NULL, "max-request-size", (int64_t)lim->max_body);
+	lim->max_headers =
+	    (size_t)config_get_int(cfg, "serve", NULL, "max-headers", (int64_t)lim->max_headers);
 	lim->max_header_bytes = (size_t)config_get_int(cfg, "serve", NULL, "max-header-size",
-						       (int64_t)lim->max_header_bytes);
+	                                               (int64_t)lim->max_header_bytes);
 	lim->request_timeout_ms =
-		(uint64_t)config_get_duration(cfg, "serve", NULL, "request-timeout", 10) * 1000;
+	    (uint64_t)config_get_duration(cfg, "serve", NULL, "request-timeout", 10) * 1000;
 	lim->idle_timeout_ms =
-		(uint64_t)config_get_duration(cfg, "serve", NULL, "idle-timeout", 60) * 1000;
+	    (uint64_t)config_get_duration(cfg, "serve", NULL, "idle-timeout", 60) * 1000;
 	v = config_get_int(cfg, "serve", NULL, "rate-limit", 0);
 	struct {
 		const char *key;
 		int64_t v, min, max;
 	} checks[] = {
-		{ "max-connections", (int64_t)lim->max_connections, 1, 1000000 },
-		{ "max-request-size", (int64_t)lim->max_body, 0, (int64_t)1 << 30 },
-		{ "max-headers", (int64_t)lim->max_headers, 1, 100000 },
-		{ "max-header-size", (int64_t)lim->max_header_bytes, 256, 1 << 24 },
-		{ "request-timeout", (int64_t)lim->request_timeout_ms / 1000, 1, 3600 },
-		{ "idle-timeout", (int64_t)lim->idle_timeout_ms / 1000, 1, 86400 },
-		{ "query-timeout", config_get_duration(cfg, "serve", NULL, "query-timeout", 10), 1,
-		  3600 },
-		{ "inline-budget", config_get_int(cfg, "serve", NULL, "inline-budget", DEFAULT_INLINE_MS),
-		  0, 1000 },
-		{ "rate-limit", v, 0, 1000000 },
-		{ "query-threads",
-		  config_get_int(cfg, "serve", NULL, "query-threads", DEFAULT_QUERY_THREADS), 0,
-		  64 },
+	    {"max-connections", (int64_t)lim->max_connections, 1, 1000000},
+	    {"max-request-size", (int64_t)lim->max_body, 0, (int64_t)1 << 30},
+	    {"max-headers", (int64_t)lim->max_headers, 1, 100000},
+	    {"max-header-size", (int64_t)lim->max_header_bytes, 256, 1 << 24},
+	    {"request-timeout", (int64_t)lim->request_timeout_ms / 1000, 1, 3600},
+	    {"idle-timeout", (int64_t)lim->idle_timeout_ms / 1000, 1, 86400},
+	    {"query-timeout", config_get_duration(cfg, "serve", NULL, "query-timeout", 10), 1,
+	     3600},
+	    {"inline-budget",
+	     config_get_int(cfg, "serve", NULL, "inline-budget", DEFAULT_INLINE_MS), 0, 1000},
+	    {"rate-limit", v, 0, 1000000},
+	    {"query-threads",
+	     config_get_int(cfg, "serve", NULL, "query-threads", DEFAULT_QUERY_THREADS), 0, 64},
 	};
 	for (size_t i = 0; i < sizeof(checks) / sizeof(*checks); i++)
 		if (checks[i].v < checks[i].min || checks[i].v > checks[i].max)
 			return err_set(err, ERR_CONFIG,
-				       "%s: [serve] %s = %lld is out of range (%lld to %lld)",
-				       cfg->path, checks[i].key, (long long)checks[i].v,
-				       (long long)checks[i].min, (long long)checks[i].max);
+			               "%s: [serve] %s = %lld is out of range (%lld to %lld)",
+			               cfg->path, checks[i].key, (long long)checks[i].v,
+			               (long long)checks[i].min, (long long)checks[i].max);
 	lim->rate_limit = (unsigned)v;
 	*qtimeout_ms =
-		(uint64_t)config_get_duration(cfg, "serve", NULL, "query-timeout", 10) * 1000;
-	*inline_ms = (uint64_t)config_get_int(cfg, "serve", NULL, "inline-budget",
-					      DEFAULT_INLINE_MS);
-	*threads = (unsigned)config_get_int(cfg, "serve", NULL, "query-threads",
-					    DEFAULT_QUERY_THREADS);
-	if (api_statuses_parse(config_get_str(cfg, "serve", NULL, "ran-statuses",
-					      API_RAN_STATUSES_DEFAULT),
-			       st, err) < 0)
+	    (uint64_t)config_get_duration(cfg, "serve", NULL, "query-timeout", 10) * 1000;
+	*inline_ms =
+	    (uint64_t)config_get_int(cfg, "serve", NULL, "inline-budget", DEFAULT_INLINE_MS);
+	*threads =
+	    (unsigned)config_get_int(cfg, "serve", NULL, "query-threads", DEFAULT_QUERY_THREADS);
+	if (api_statuses_parse(
+	        config_get_str(cfg, "serve", NULL, "ran-statuses", API_RAN_STATUSES_DEFAULT), st,
+	        err) < 0)
 		return err_prefix(err, "%s: [serve]", cfg->path);
 	return 0;
 }
@@ -713,20 +714,20 @@ static int http_start(struct daemon *d, void **state, struct err *err)
 	a->d = d;
 	a->started_ns = uv_hrtime();
 	if (read_limits(d->cfg, &lim, a->statuses, &threads, &a->query_timeout_ms, &a->inline_ms,
-			err) < 0) {
+	                err) < 0) {
 		free(a);
 		return -1;
 	}
 	a->listen = xstrdup(config_get_str(d->cfg, "serve", NULL, "listen", DEFAULT_LISTEN));
 	metrics_declare("cifeed_loop_lag_seconds", METRIC_GAUGE,
-			"event-loop lag percentiles since start (quantile 1 is the maximum)");
+	                "event-loop lag percentiles since start (quantile 1 is the maximum)");
 	metrics_declare("cifeed_loop_lag_samples", METRIC_GAUGE, "loop lag measurements taken");
 	metrics_declare("cifeed_http_queries_pending", METRIC_GAUGE,
-			"API lookups queued or running on the query threads");
+	                "API lookups queued or running on the query threads");
 	metrics_declare("cifeed_uptime_seconds", METRIC_GAUGE, "seconds since the daemon started");
 	metrics_declare("cifeed_http_lookups_total", METRIC_COUNTER,
-			"/api/v1/ran lookups answered on the loop (within inline-budget) or on the "
-			"query threads");
+	                "/api/v1/ran lookups answered on the loop (within inline-budget) or on the "
+	                "query threads");
 	if (qpool_start(&a->pool, d->loop, d->db_path, threads, err) < 0) {
 		free(a->listen);
 		free(a);
@@ -739,7 +740,7 @@ static int http_start(struct daemon *d, void **state, struct err *err)
 		return -1;
 	}
 	log_info("http.listening", "address=%s port=%d query_threads=%u", a->listen,
-		 httpd_port(a->httpd), threads);
+	         httpd_port(a->httpd), threads);
 	*state = a;
 	return 0;
 }
@@ -766,7 +767,7 @@ static void http_reload(struct daemon *d, void *state)
 	struct err err = ERR_INIT;
 	if (read_limits(d->cfg, &lim, st, &threads, &qt, &inl, &err) < 0) {
 		log_error("http.reload_failed", "error=%s action=%s", err_msg(&err),
-			  "keeping the running limits");
+		          "keeping the running limits");
 		err_free(&err);
 		return;
 	}
@@ -777,12 +778,12 @@ static void http_reload(struct daemon *d, void *state)
 	const char *listen = config_get_str(d->cfg, "serve", NULL, "listen", DEFAULT_LISTEN);
 	if (strcmp(listen, a->listen))
 		log_warn("http.listen_unchanged", "running=%s configured=%s action=%s", a->listen,
-			 listen, "restart cifeed serve to move the listener");
+		         listen, "restart cifeed serve to move the listener");
 }
 
 const struct service service_http = {
-	.name = "http",
-	.start = http_start,
-	.stop = http_stop,
-	.reload = http_reload,
+    .name = "http",
+    .start = http_start,
+    .stop = http_stop,
+    .reload = http_reload,
 };

@@ -29,10 +29,10 @@
 #include "store.h"
 
 /* Largest answers: rows of /ran, plan entries of /skip, page size of /results. */
-#define API_RAN_MAX 100000
-#define API_SKIP_MAX_TESTS 100000
+#define API_RAN_MAX         100000
+#define API_SKIP_MAX_TESTS  100000
 #define API_RESULTS_DEFAULT 100
-#define API_RESULTS_MAX 1000
+#define API_RESULTS_MAX     1000
 
 /* Statuses that count as "already ran" for /skip unless configured ([serve] ran-statuses). */
 #define API_RAN_STATUSES_DEFAULT "PASS FAIL DONE"
@@ -57,7 +57,7 @@ int api_ran(struct store *st, const struct ran_query *q, struct buf *out, struct
  * such result (by origin, then test id) is reported.
  */
 int api_skip(struct store *st, const char *body, size_t len, const char *const *statuses,
-	     struct buf *out, struct err *err);
+             struct buf *out, struct err *err);
 
 /* The skip decision itself, shared with `cifeed skip` (paths need not be unique). */
 struct skip_plan {
@@ -66,7 +66,7 @@ struct skip_plan {
 	size_t nrows;
 };
 int api_skip_decide(struct store *st, const struct ran_query *q, const char *const *paths,
-		    size_t npaths, struct skip_plan *plan, struct err *err);
+                    size_t npaths, struct skip_plan *plan, struct err *err);
 void api_skip_plan_free(struct skip_plan *plan);
 
 /*
@@ -75,7 +75,7 @@ void api_skip_plan_free(struct skip_plan *plan);
  * order, as a kcidb-io v5.3 document with their builds and checkouts.
  */
 int api_results(struct store *st, const char *filter, const char *cursor, size_t limit,
-		struct buf *out, struct err *err);
+                struct buf *out, struct err *err);
 
 /* A mailing-list patch by Message-ID (without <>) with its linked checkouts and results. */
 int api_patch(struct store *st, const char *msgid, struct buf *out, struct err *err);

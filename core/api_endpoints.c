@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const status_names[] = { "FAIL", "ERROR", "MISS", "PASS", "DONE", "SKIP" };
+static const char *const status_names[] = {"FAIL", "ERROR", "MISS", "PASS", "DONE", "SKIP"};
 
 int api_statuses_parse(const char *text, const char *out[8], struct err *err)
 {
@@ -39,10 +39,11 @@ int api_statuses_parse(const char *text, const char *out[8], struct err *err)
 			    !strncmp(status_names[i], p, (size_t)(e - p)))
 				hit = status_names[i];
 		if (!hit)
-			return err_set(err, ERR_CONFIG,
-				       "ran-statuses: '%.*s' is not a KCIDB status (FAIL ERROR MISS "
-				       "PASS DONE SKIP)",
-				       (int)(e - p), p);
+			return err_set(
+			    err, ERR_CONFIG,
+			    "ran-statuses: '%.*s' is not a KCIDB status (FAIL ERROR MISS "
+			    "PASS DONE SKIP)",
+			    (int)(e - p), p);
 		int dup = 0;
 		for (size_t i = 0; i < n; i++)
 			dup |= out[i] == hit;
@@ -82,26 +83,25 @@ int api_ran_validate(const struct ran_query *q, struct err *err)
 {
 	if (!q->commit && !q->msgid && !q->patch_id)
 		return err_set(err, ERR_INVALID,
-			       "commit (or msgid or patch_id) is required to name the tested code");
+		               "commit (or msgid or patch_id) is required to name the tested code");
 	if (q->commit && !is_hex(q->commit, 40))
 		return err_set(err, ERR_INVALID,
-			       "commit must be a full 40-hex-digit lower-case commit hash");
+		               "commit must be a full 40-hex-digit lower-case commit hash");
 	if (q->patchset && *q->patchset && !is_hex(q->patchset, 64))
 		return err_set(err, ERR_INVALID,
-			       "patchset must be a 64-hex-digit patchset hash (or empty for none)");
+		               "patchset must be a 64-hex-digit patchset hash (or empty for none)");
 	if (q->patch_id && !is_hex(q->patch_id, 40))
 		return err_set(err, ERR_INVALID, "patch_id must be 40 lower-case hex digits");
 	struct {
 		const char *name, *v;
-	} free_text[] = { { "msgid", q->msgid },   { "test", q->test },
-			  { "origin", q->origin }, { "arch", q->arch },
-			  { "config", q->config }, { "compiler", q->compiler } };
+	} free_text[] = {{"msgid", q->msgid}, {"test", q->test},     {"origin", q->origin},
+	                 {"arch", q->arch},   {"config", q->config}, {"compiler", q->compiler}};
 	for (size_t i = 0; i < sizeof(free_text) / sizeof(*free_text); i++)
 		if (free_text[i].v && !text_ok(free_text[i].v, 1024))
 			return err_set(err, ERR_INVALID,
-				       "%s must be 1 to 1024 bytes of UTF-8 without control "
-				       "characters",
-				       free_text[i].name);
+			               "%s must be 1 to 1024 bytes of UTF-8 without control "
+			               "characters",
+			               free_text[i].name);
 	return 0;
 }
 
@@ -202,9 +202,9 @@ static void key_add(struct buf *k, const char *s)
 static int ran_row_cb(const struct ran_view *v, void *arg)
 {
 	static const char *const keys[] = {
-		"{\"origin\":",   ",\"path\":",     ",\"status\":",  ",\"arch\":",
-		",\"config\":",   ",\"compiler\":", ",\"start_time\":", ",\"log_url\":",
-		",\"test_id\":",  ",\"build_id\":", ",\"checkout_id\":",
+	    "{\"origin\":",  ",\"path\":",     ",\"status\":",      ",\"arch\":",
+	    ",\"config\":",  ",\"compiler\":", ",\"start_time\":",  ",\"log_url\":",
+	    ",\"test_id\":", ",\"build_id\":", ",\"checkout_id\":",
 	};
 	struct ran_acc *a = arg;
 	if (a->n == a->cap) {
@@ -212,9 +212,9 @@ static int ran_row_cb(const struct ran_view *v, void *arg)
 		a->f = xrealloc(a->f, a->cap * sizeof(*a->f));
 	}
 	struct ran_frag *f = &a->f[a->n++];
-	const char *vals[] = { v->origin,     v->path,    v->status,  v->arch,
-			       v->config,     v->compiler, v->start_time, v->log_url,
-			       v->test_id,    v->build_id, v->checkout_id };
+	const char *vals[] = {v->origin,  v->path,     v->status,     v->arch,
+	                      v->config,  v->compiler, v->start_time, v->log_url,
+	                      v->test_id, v->build_id, v->checkout_id};
 	f->off = a->rows.len;
 	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++) {
 		buf_adds(&a->rows, keys[i]);
@@ -256,7 +256,7 @@ int api_ran(struct store *st, const struct ran_query *q_in, struct buf *out, str
 		return -1;
 	q.limit = API_RAN_MAX + 1;
 	q.unordered = 1;
-	struct ran_acc acc = { BUF_INIT, BUF_INIT, NULL, 0, 0 };
+	struct ran_acc acc = {BUF_INIT, BUF_INIT, NULL, 0, 0};
 	buf_grow(&acc.rows, 16384);
 	buf_grow(&acc.keys, 2048);
 	if (results_ran_each(st, &q, ran_row_cb, &acc, err) < 0) {
@@ -280,7 +280,7 @@ int api_ran(struct store *st, const struct ran_query *q_in, struct buf *out, str
 		buf_add(out, acc.rows.ptr + acc.f[i].off, acc.f[i].len);
 	}
 	buf_addf(out, "],\"count\":%zu,\"truncated\":%s}\n", count,
-		 acc.n > API_RAN_MAX ? "true" : "false");
+	         acc.n > API_RAN_MAX ? "true" : "false");
 	buf_free(&acc.rows);
 	buf_free(&acc.keys);
 	free(acc.f);
@@ -300,7 +300,7 @@ static int cmp_path_ix(const void *a, const void *b)
 }
 
 int api_skip_decide(struct store *st, const struct ran_query *q, const char *const *paths,
-		    size_t npaths, struct skip_plan *plan, struct err *err)
+                    size_t npaths, struct skip_plan *plan, struct err *err)
 {
 	memset(plan, 0, sizeof(*plan));
 	if (results_ran(st, q, &plan->rows, &plan->nrows, err) < 0)
@@ -320,7 +320,7 @@ int api_skip_decide(struct store *st, const struct ran_query *q, const char *con
 	/* SQLite orders by BINARY collation, as strcmp does, so ix is sorted already */
 	plan->skip = xcalloc(npaths ? npaths : 1, sizeof(*plan->skip));
 	for (size_t i = 0; i < npaths; i++) {
-		struct path_ix key = { paths[i], NULL };
+		struct path_ix key = {paths[i], NULL};
 		struct path_ix *hit = nix ? bsearch(&key, ix, nix, sizeof(*ix), cmp_path_ix) : NULL;
 		plan->skip[i] = hit ? hit->row : NULL;
 	}
@@ -350,36 +350,35 @@ static int get_opt_string(json_t *obj, const char *key, const char **out, struct
 }
 
 int api_skip(struct store *st, const char *body, size_t len, const char *const *statuses,
-	     struct buf *out, struct err *err)
+             struct buf *out, struct err *err)
 {
 	json_error_t je;
 	json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-	struct ran_query q = { 0 };
+	struct ran_query q = {0};
 	const char **paths = NULL;
 	size_t npaths = 0;
 	int rc = -1;
 
 	if (!doc)
 		return err_set(err, ERR_INVALID, "body is not valid JSON: %s at line %d column %d",
-			       je.text, je.line, je.column);
+		               je.text, je.line, je.column);
 	if (!json_is_object(doc)) {
 		err_set(err, ERR_INVALID, "body must be a JSON object");
 		goto done;
 	}
 	const char *key;
 	json_t *v;
-	json_object_foreach(doc, key, v)
-	{
-		static const char *const known[] = { "commit", "patchset", "msgid", "patch_id",
-						     "origin", "tests",    "require" };
+	json_object_foreach (doc, key, v) {
+		static const char *const known[] = {"commit", "patchset", "msgid",  "patch_id",
+		                                    "origin", "tests",    "require"};
 		int ok = 0;
 		for (size_t i = 0; i < sizeof(known) / sizeof(*known); i++)
 			ok |= !strcmp(key, known[i]);
 		if (!ok) {
 			err_set(err, ERR_INVALID,
-				"unknown field \"%.64s\" (known: commit patchset msgid patch_id "
-				"origin tests require)",
-				key);
+			        "unknown field \"%.64s\" (known: commit patchset msgid patch_id "
+			        "origin tests require)",
+			        key);
 			goto done;
 		}
 	}
@@ -395,13 +394,13 @@ int api_skip(struct store *st, const char *body, size_t len, const char *const *
 			err_set(err, ERR_INVALID, "\"require\" must be an object");
 			goto done;
 		}
-		json_object_foreach(req, key, v)
-		{
-			if (strcmp(key, "arch") && strcmp(key, "config") && strcmp(key, "compiler")) {
+		json_object_foreach (req, key, v) {
+			if (strcmp(key, "arch") && strcmp(key, "config") &&
+			    strcmp(key, "compiler")) {
 				err_set(err, ERR_INVALID,
-					"unknown field \"require.%.64s\" (known: arch config "
-					"compiler)",
-					key);
+				        "unknown field \"require.%.64s\" (known: arch config "
+				        "compiler)",
+				        key);
 				goto done;
 			}
 		}
@@ -419,7 +418,7 @@ int api_skip(struct store *st, const char *body, size_t len, const char *const *
 	}
 	if (json_array_size(tests) > API_SKIP_MAX_TESTS) {
 		err_set(err, ERR_INVALID, "\"tests\" has %zu entries; at most %d are accepted",
-			json_array_size(tests), API_SKIP_MAX_TESTS);
+		        json_array_size(tests), API_SKIP_MAX_TESTS);
 		goto done;
 	}
 	if (api_ran_validate(&q, err) < 0)
@@ -431,9 +430,9 @@ int api_skip(struct store *st, const char *body, size_t len, const char *const *
 		if (!json_is_string(t) || !text_ok(json_string_value(t), 1024) ||
 		    strlen(json_string_value(t)) != json_string_length(t)) {
 			err_set(err, ERR_INVALID,
-				"tests[%zu] must be a test path: 1 to 1024 bytes, no control "
-				"characters",
-				i);
+			        "tests[%zu] must be a test path: 1 to 1024 bytes, no control "
+			        "characters",
+			        i);
 			goto done;
 		}
 		paths[i] = json_string_value(t);
@@ -507,7 +506,7 @@ bad:
 }
 
 static int fetch_by_id(struct store *st, enum kcidb_type t, const char *id, json_t *arr,
-		       struct err *err)
+                       struct err *err)
 {
 	struct buf sql = BUF_INIT;
 	buf_adds(&sql, "SELECT ");
@@ -527,19 +526,18 @@ static int fetch_by_id(struct store *st, enum kcidb_type t, const char *id, json
 }
 
 int api_results(struct store *st, const char *ftext, const char *cursor, size_t limit,
-		struct buf *out, struct err *err)
+                struct buf *out, struct err *err)
 {
 	struct filter *f = NULL;
 	struct buf sql = BUF_INIT, where = BUF_INIT;
-	struct filter_params fp = { 0 };
+	struct filter_params fp = {0};
 	int64_t after;
 	int rc = -1;
 	struct store_stmt *s = NULL;
 	json_t *o = NULL;
 
 	if (limit < 1 || limit > API_RESULTS_MAX)
-		return err_set(err, ERR_INVALID, "limit must be between 1 and %d",
-			       API_RESULTS_MAX);
+		return err_set(err, ERR_INVALID, "limit must be between 1 and %d", API_RESULTS_MAX);
 	if (parse_cursor(cursor, &after, err) < 0)
 		return -1;
 	if (filter_parse(ftext, &f, err) < 0) {
@@ -550,10 +548,10 @@ int api_results(struct store *st, const char *ftext, const char *cursor, size_t 
 	buf_adds(&sql, "SELECT t.rid, ");
 	results_columns(KCIDB_TEST, "t", &sql);
 	buf_addf(&sql,
-		 " FROM tests t LEFT JOIN builds b ON b.id = t.build_id"
-		 " LEFT JOIN checkouts c ON c.id = b.checkout_id"
-		 " WHERE t.rid > ? AND %s ORDER BY t.rid LIMIT ?",
-		 where.ptr);
+	         " FROM tests t LEFT JOIN builds b ON b.id = t.build_id"
+	         " LEFT JOIN checkouts c ON c.id = b.checkout_id"
+	         " WHERE t.rid > ? AND %s ORDER BY t.rid LIMIT ?",
+	         where.ptr);
 	if (store_prepare_cached(st, &s, sql.ptr, err) < 0)
 		goto done;
 	int idx = 1;
@@ -589,8 +587,7 @@ int api_results(struct store *st, const char *ftext, const char *cursor, size_t 
 	/* the builds and checkouts of the page, so the document stands alone */
 	size_t i;
 	json_t *t;
-	json_array_foreach(tests, i, t)
-	{
+	json_array_foreach (tests, i, t) {
 		const char *bid = json_string_value(json_object_get(t, "build_id"));
 		if (!bid || json_object_get(bseen, bid))
 			continue;
@@ -601,7 +598,7 @@ int api_results(struct store *st, const char *ftext, const char *cursor, size_t 
 		if (json_array_size(builds) == before)
 			continue; /* a test may arrive before its build */
 		const char *cid = json_string_value(
-			json_object_get(json_array_get(builds, before), "checkout_id"));
+		    json_object_get(json_array_get(builds, before), "checkout_id"));
 		if (!cid || json_object_get(cseen, cid))
 			continue;
 		json_object_set_new(cseen, cid, json_true());
@@ -657,8 +654,8 @@ static json_t *col_json(struct store_stmt *s, int c)
 }
 
 /* Run `sql` with `param` bound to every `?`; each row becomes an object of `names`. */
-static int rows_json(struct store *st, const char *sql, const char *param,
-		     const char *const *names, json_t *arr, struct err *err)
+static int rows_json(struct store *st, const char *sql, const char *param, const char *const *names,
+                     json_t *arr, struct err *err)
 {
 	struct store_stmt *s;
 	if (store_prepare_cached(st, &s, sql, err) < 0)
@@ -678,8 +675,8 @@ static int rows_json(struct store *st, const char *sql, const char *param,
 	return r < 0 ? -1 : 0;
 }
 
-static int status_counts(struct store *st, const char *sql, const char *checkout_id,
-			 json_t **out, struct err *err)
+static int status_counts(struct store *st, const char *sql, const char *checkout_id, json_t **out,
+                         struct err *err)
 {
 	struct store_stmt *s;
 	if (store_prepare_cached(st, &s, sql, err) < 0)
@@ -725,20 +722,20 @@ static json_t *series_json(const struct series_info *si)
 	for (size_t i = 0; i < si->npatches; i++) {
 		const struct series_patch *p = &si->patches[i];
 		json_array_append_new(pa, json_pack("{s:s,s:s?,s:i,s:o,s:o,s:o}", "msgid", p->msgid,
-						    "kind", p->kind, "position", p->position,
-						    "subject", str_or_null(p->subject), "date",
-						    str_or_null(p->date), "patch_id",
-						    str_or_null(p->patch_id)));
+		                                    "kind", p->kind, "position", p->position,
+		                                    "subject", str_or_null(p->subject), "date",
+		                                    str_or_null(p->date), "patch_id",
+		                                    str_or_null(p->patch_id)));
 	}
 	for (size_t i = 0; i < si->nbase; i++)
 		json_array_append_new(base, json_pack("{s:s,s:s,s:o}", "kind", si->base[i].kind,
-						      "value", si->base[i].value, "msgid",
-						      str_or_null(si->base[i].msgid)));
+		                                      "value", si->base[i].value, "msgid",
+		                                      str_or_null(si->base[i].msgid)));
 	for (size_t i = 0; i < si->nversions; i++)
 		json_array_append_new(ver, json_pack("{s:s,s:i,s:o}", "root_msgid",
-						     si->versions[i].root_msgid, "version",
-						     si->versions[i].version, "date",
-						     str_or_null(si->versions[i].date)));
+		                                     si->versions[i].root_msgid, "version",
+		                                     si->versions[i].version, "date",
+		                                     str_or_null(si->versions[i].date)));
 	json_object_set_new(o, "patches", pa);
 	json_object_set_new(o, "base", base);
 	json_object_set_new(o, "versions", ver);
@@ -754,48 +751,46 @@ static json_t *trailers_json(const struct series_info *si, const char *msgid)
 		if (strcmp(t->target_msgid, msgid) &&
 		    !(si->cover_msgid && !strcmp(t->target_msgid, si->cover_msgid)))
 			continue;
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:o,s:s,s:s,s:b}", "key", t->key,
-						     "value", t->value, "email",
-						     str_or_null(t->email), "source_msgid",
-						     t->source_msgid, "target_msgid",
-						     t->target_msgid, "from_reply", t->from_reply));
+		json_array_append_new(
+		    arr, json_pack("{s:s,s:s,s:o,s:s,s:s,s:b}", "key", t->key, "value", t->value,
+		                   "email", str_or_null(t->email), "source_msgid", t->source_msgid,
+		                   "target_msgid", t->target_msgid, "from_reply", t->from_reply));
 	}
 	return arr;
 }
 
 int api_patch(struct store *st, const char *msgid, struct buf *out, struct err *err)
 {
-	static const char *const patch_cols[] = { "msgid",   "list_id", "author_name",
-						  "author_email", "subject", "date",
-						  "patch_id", NULL };
-	static const char *const file_cols[] = { "path", NULL };
-	static const char *const co_cols[] = { "id",
-					       "origin",
-					       "tree_name",
-					       "git_repository_url",
-					       "git_repository_branch",
-					       "git_commit_hash",
-					       "patchset_hash",
-					       "start_time",
-					       "how",
-					       NULL };
+	static const char *const patch_cols[] = {
+	    "msgid", "list_id", "author_name", "author_email", "subject", "date", "patch_id", NULL};
+	static const char *const file_cols[] = {"path", NULL};
+	static const char *const co_cols[] = {"id",
+	                                      "origin",
+	                                      "tree_name",
+	                                      "git_repository_url",
+	                                      "git_repository_branch",
+	                                      "git_commit_hash",
+	                                      "patchset_hash",
+	                                      "start_time",
+	                                      "how",
+	                                      NULL};
 	json_t *patches = json_array(), *files = json_array(), *cos = json_array();
 	json_t *o = NULL;
 	int rc = -1;
 
 	if (!text_ok(msgid, 998)) {
 		err_set(err, ERR_INVALID,
-			"Message-ID must be 1 to 998 bytes of UTF-8 without control characters");
+		        "Message-ID must be 1 to 998 bytes of UTF-8 without control characters");
 		goto done;
 	}
 	if (rows_json(st,
-		      "SELECT msgid, list_id, author_name, author_email, subject, date, patch_id "
-		      "FROM patches WHERE msgid = ?",
-		      msgid, patch_cols, patches, err) < 0 ||
+	              "SELECT msgid, list_id, author_name, author_email, subject, date, patch_id "
+	              "FROM patches WHERE msgid = ?",
+	              msgid, patch_cols, patches, err) < 0 ||
 	    rows_json(st,
-		      "SELECT pf.path FROM patch_files pf JOIN patches pa ON pa.rid = pf.patch_rid "
-		      "WHERE pa.msgid = ? ORDER BY pf.path",
-		      msgid, file_cols, files, err) < 0)
+	              "SELECT pf.path FROM patch_files pf JOIN patches pa ON pa.rid = pf.patch_rid "
+	              "WHERE pa.msgid = ? ORDER BY pf.path",
+	              msgid, file_cols, files, err) < 0)
 		goto done;
 	/* the series it belongs to (intake), when known */
 	struct series_info si;
@@ -812,20 +807,20 @@ int api_patch(struct store *st, const char *msgid, struct buf *out, struct err *
 	for (size_t i = 0; i < nmsg; i++)
 		buf_adds(&in, i ? ", ?" : "?");
 	buf_addf(&sql,
-		 "SELECT c.id, c.origin, c.tree_name, c.git_repository_url, "
-		 "c.git_repository_branch, c.git_commit_hash, c.patchset_hash, c.start_time, "
-		 "l.how FROM (SELECT cp.checkout_id AS cid, MIN(cp.how) AS how "
-		 "FROM checkout_patches cp JOIN patches pa ON pa.rid = cp.patch_rid "
-		 "WHERE pa.msgid IN (%s) GROUP BY cp.checkout_id "
-		 "UNION SELECT id, 'message_id' FROM checkouts WHERE message_id = ? "
-		 "AND id NOT IN (SELECT cp.checkout_id FROM checkout_patches cp JOIN "
-		 "patches pa ON pa.rid = cp.patch_rid WHERE pa.msgid IN (%s))) l "
-		 "JOIN checkouts c ON c.id = l.cid ORDER BY c.start_time, c.id",
-		 buf_cstr(&in), buf_cstr(&in));
+	         "SELECT c.id, c.origin, c.tree_name, c.git_repository_url, "
+	         "c.git_repository_branch, c.git_commit_hash, c.patchset_hash, c.start_time, "
+	         "l.how FROM (SELECT cp.checkout_id AS cid, MIN(cp.how) AS how "
+	         "FROM checkout_patches cp JOIN patches pa ON pa.rid = cp.patch_rid "
+	         "WHERE pa.msgid IN (%s) GROUP BY cp.checkout_id "
+	         "UNION SELECT id, 'message_id' FROM checkouts WHERE message_id = ? "
+	         "AND id NOT IN (SELECT cp.checkout_id FROM checkout_patches cp JOIN "
+	         "patches pa ON pa.rid = cp.patch_rid WHERE pa.msgid IN (%s))) l "
+	         "JOIN checkouts c ON c.id = l.cid ORDER BY c.start_time, c.id",
+	         buf_cstr(&in), buf_cstr(&in));
 	buf_free(&in);
 	struct store_stmt *cs = NULL;
 	int r = nmsg > 400 ? err_set(err, ERR_INVALID, "series too large to list")
-			   : store_prepare_cached(st, &cs, sql.ptr, err);
+	                   : store_prepare_cached(st, &cs, sql.ptr, err);
 	buf_free(&sql);
 	if (r == 0) {
 		int idx = 1;
@@ -861,24 +856,23 @@ int api_patch(struct store *st, const char *msgid, struct buf *out, struct err *
 	}
 	size_t i;
 	json_t *co;
-	json_array_foreach(cos, i, co)
-	{
+	json_array_foreach (cos, i, co) {
 		const char *cid = json_string_value(json_object_get(co, "id"));
 		json_t *b, *t;
 		if (status_counts(st,
-				  "SELECT status, COUNT(*) FROM builds WHERE checkout_id = ? "
-				  "GROUP BY status ORDER BY status",
-				  cid, &b, err) < 0) {
+		                  "SELECT status, COUNT(*) FROM builds WHERE checkout_id = ? "
+		                  "GROUP BY status ORDER BY status",
+		                  cid, &b, err) < 0) {
 			json_decref(series);
 			json_decref(trailers);
 			goto done;
 		}
 		json_object_set_new(co, "builds", b);
 		if (status_counts(st,
-				  "SELECT t.status, COUNT(*) FROM builds b JOIN tests t ON "
-				  "t.build_id = b.id WHERE b.checkout_id = ? GROUP BY t.status "
-				  "ORDER BY t.status",
-				  cid, &t, err) < 0) {
+		                  "SELECT t.status, COUNT(*) FROM builds b JOIN tests t ON "
+		                  "t.build_id = b.id WHERE b.checkout_id = ? GROUP BY t.status "
+		                  "ORDER BY t.status",
+		                  cid, &t, err) < 0) {
 			json_decref(series);
 			json_decref(trailers);
 			goto done;
@@ -887,8 +881,8 @@ int api_patch(struct store *st, const char *msgid, struct buf *out, struct err *
 	}
 	o = json_object();
 	json_object_set_new(o, "msgid", json_string(msgid));
-	json_object_set(o, "patch", json_array_size(patches) ? json_array_get(patches, 0)
-							     : json_null());
+	json_object_set(o, "patch",
+	                json_array_size(patches) ? json_array_get(patches, 0) : json_null());
 	json_object_set(o, "files", files);
 	json_object_set_new(o, "series", series);
 	json_object_set_new(o, "trailers", trailers);

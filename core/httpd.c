@@ -31,8 +31,8 @@
 #include <strings.h>
 #include <time.h>
 
-#define MAX_URL 8192
-#define DRAIN_MS 2000
+#define MAX_URL    8192
+#define DRAIN_MS   2000
 #define READ_CHUNK 65536
 #define RATE_SLOTS 4096
 
@@ -71,10 +71,10 @@ struct conn {
 	struct buf field, value; /* the header being received */
 	int in_value;
 	size_t header_bytes;
-	int reject;              /* status chosen by a callback (413, 431, 414) */
+	int reject; /* status chosen by a callback (413, 431, 414) */
 	const char *reject_msg;
 	struct httpd_req req;
-	struct buf pending;      /* bytes received after a complete request */
+	struct buf pending; /* bytes received after a complete request */
 	/* response being written */
 	uv_write_t wreq;
 	uv_shutdown_t sreq;
@@ -122,24 +122,42 @@ void httpd_limits_default(struct httpd_limits *lim)
 const char *httpd_status_text(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 204: return "No Content";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 411: return "Length Required";
-	case 413: return "Content Too Large";
-	case 414: return "URI Too Long";
-	case 415: return "Unsupported Media Type";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 503: return "Service Unavailable";
-	case 505: return "HTTP Version Not Supported";
-	default: return status < 300 ? "OK" : status < 500 ? "Bad Request" : "Server Error";
+	case 200:
+		return "OK";
+	case 204:
+		return "No Content";
+	case 304:
+		return "Not Modified";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 411:
+		return "Length Required";
+	case 413:
+		return "Content Too Large";
+	case 414:
+		return "URI Too Long";
+	case 415:
+		return "Unsupported Media Type";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 503:
+		return "Service Unavailable";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return status < 300 ? "OK" : status < 500 ? "Bad Request" : "Server Error";
 	}
 }
 
@@ -148,7 +166,7 @@ void httpd_error_json(struct buf *out, int status, const char *message)
 	json_t *o = json_pack("{s:{s:i,s:s}}", "error", "status", status, "message", message);
 	if (!o) /* message was not UTF-8: never echo it */
 		o = json_pack("{s:{s:i,s:s}}", "error", "status", status, "message",
-			      httpd_status_text(status));
+		              httpd_status_text(status));
 	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	buf_adds(out, s);
 	buf_addch(out, '\n');
@@ -279,8 +297,8 @@ static void observe(struct conn *c)
 	snprintf(labels, sizeof(labels), "route=\"%s\",code=\"%d\"", route, c->status);
 	metrics_counter_add("cifeed_http_requests_total", labels, 1);
 	log_debug("http.request", "id=%llu client=%s method=%s path=%s status=%d ms=%.3f",
-		  (unsigned long long)r->id, c->client, http_method_str(r->method),
-		  r->path ? r->path : "-", c->status, secs * 1000);
+	          (unsigned long long)r->id, c->client, http_method_str(r->method),
+	          r->path ? r->path : "-", c->status, secs * 1000);
 }
 
 static void write_cb(uv_write_t *w, int status)
@@ -372,7 +390,7 @@ void httpd_etag(const char *body, size_t len, char out[36])
 }
 
 static void send_response(struct conn *c, int status, const char *ctype, struct buf *body,
-			  const char *extra, int close_after, const char *given_etag)
+                          const char *extra, int close_after, const char *given_etag)
 {
 	struct httpd *h = c->srv;
 	struct httpd_req *r = &c->req;
@@ -394,7 +412,7 @@ static void send_response(struct conn *c, int status, const char *ctype, struct 
 	date_header(h, date, sizeof(date));
 	buf_reset(&c->whead);
 	buf_addf(&c->whead, "HTTP/1.1 %d %s\r\nServer: cifeed\r\nDate: %s\r\n", status,
-		 httpd_status_text(status), date);
+	         httpd_status_text(status), date);
 	size_t blen = body ? body->len : 0;
 	if (status != 304 && status != 204) {
 		if (ctype)
@@ -416,8 +434,8 @@ static void send_response(struct conn *c, int status, const char *ctype, struct 
 		buf_free(body);
 	}
 	uv_buf_t bufs[2] = {
-		uv_buf_init(c->whead.ptr, (unsigned)c->whead.len),
-		uv_buf_init(c->wbody.ptr, (unsigned)c->wbody.len),
+	    uv_buf_init(c->whead.ptr, (unsigned)c->whead.len),
+	    uv_buf_init(c->wbody.ptr, (unsigned)c->wbody.len),
 	};
 	c->wreq.data = c;
 	if (c->state != C_DRAINING)
@@ -432,13 +450,13 @@ static void send_response(struct conn *c, int status, const char *ctype, struct 
 }
 
 void httpd_respond(struct httpd_req *r, int status, const char *content_type, struct buf *body,
-		   const char *extra_headers)
+                   const char *extra_headers)
 {
 	httpd_respond_etag(r, status, content_type, body, extra_headers, NULL);
 }
 
-void httpd_respond_etag(struct httpd_req *r, int status, const char *content_type,
-			struct buf *body, const char *extra_headers, const char *etag)
+void httpd_respond_etag(struct httpd_req *r, int status, const char *content_type, struct buf *body,
+                        const char *extra_headers, const char *etag)
 {
 	struct conn *c = r->c;
 	if (c->state != C_HANDLING) {
@@ -460,7 +478,7 @@ void httpd_respond_etag(struct httpd_req *r, int status, const char *content_typ
 }
 
 static void respond_errorv(struct conn *c, int status, const char *extra, int close_after,
-			   const char *fmt, va_list ap)
+                           const char *fmt, va_list ap)
 {
 	struct buf msg = BUF_INIT, body = BUF_INIT;
 	buf_vaddf(&msg, fmt, ap);
@@ -471,7 +489,7 @@ static void respond_errorv(struct conn *c, int status, const char *extra, int cl
 }
 
 void httpd_respond_error(struct httpd_req *r, int status, const char *extra_headers,
-			 const char *fmt, ...)
+                         const char *fmt, ...)
 {
 	struct conn *c = r->c;
 	if (c->state != C_HANDLING || c->closing) {
@@ -487,7 +505,7 @@ void httpd_respond_error(struct httpd_req *r, int status, const char *extra_head
 
 /* An error found while receiving: answer, then drain and close. */
 static void reject(struct conn *c, int status, const char *reason, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static void reject(struct conn *c, int status, const char *reason, const char *fmt, ...)
 {
 	char labels[64];
@@ -688,16 +706,16 @@ static void dispatch(struct conn *c)
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	http_parser_url_init(&u);
 	if (http_parser_parse_url(c->url.ptr ? c->url.ptr : "", c->url.len,
-				  r->method == HTTP_CONNECT, &u) != 0 ||
+	                          r->method == HTTP_CONNECT, &u) != 0 ||
 	    !(u.field_set & (1 << UF_PATH))) {
 		reject(c, 400, "bad_target", "malformed request target");
 		return;
 	}
 	r->path = xstrndup(c->url.ptr + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len);
-	r->query = (u.field_set & (1 << UF_QUERY))
-			   ? xstrndup(c->url.ptr + u.field_data[UF_QUERY].off,
-				      u.field_data[UF_QUERY].len)
-			   : xstrdup("");
+	r->query =
+	    (u.field_set & (1 << UF_QUERY))
+	        ? xstrndup(c->url.ptr + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len)
+	        : xstrdup("");
 	if (r->path[0] != '/') {
 		reject(c, 400, "bad_target", "request target must be an absolute path");
 		return;
@@ -728,9 +746,9 @@ static void process(struct conn *c, const char *data, size_t len)
 	if (e != HPE_OK) {
 		if (c->reject) {
 			const char *why = c->reject == 413   ? "body_too_large"
-					  : c->reject == 414 ? "target_too_long"
-					  : c->reject == 400 ? "malformed"
-							     : "headers_too_large";
+			                  : c->reject == 414 ? "target_too_long"
+			                  : c->reject == 400 ? "malformed"
+			                                     : "headers_too_large";
 			reject(c, c->reject, why, "%s", c->reject_msg);
 		} else {
 			reject(c, 400, "malformed", "malformed request: %s",
@@ -897,9 +915,9 @@ static int resolve(const char *listen, struct sockaddr_storage *ss, int *port, s
 		return 0;
 	}
 	return err_set(err, ERR_CONFIG,
-		       "listen address '%s': host must be an IP address ([::1] for IPv6) or "
-		       "localhost",
-		       listen);
+	               "listen address '%s': host must be an IP address ([::1] for IPv6) or "
+	               "localhost",
+	               listen);
 }
 
 static void listener_closed(uv_handle_t *hd)
@@ -914,7 +932,7 @@ static void listener_closed(uv_handle_t *hd)
 }
 
 int httpd_start(struct httpd **out, uv_loop_t *loop, const char *listen,
-		const struct httpd_limits *lim, httpd_handler_fn fn, void *arg, struct err *err)
+                const struct httpd_limits *lim, httpd_handler_fn fn, void *arg, struct err *err)
 {
 	struct sockaddr_storage ss;
 	int port, r;
@@ -951,16 +969,16 @@ int httpd_start(struct httpd **out, uv_loop_t *loop, const char *listen,
 	struct sockaddr_storage bound;
 	int blen = sizeof(bound);
 	if (uv_tcp_getsockname(&h->listener, (struct sockaddr *)&bound, &blen) == 0)
-		h->port = ntohs(bound.ss_family == AF_INET6
-					? ((struct sockaddr_in6 *)&bound)->sin6_port
-					: ((struct sockaddr_in *)&bound)->sin_port);
+		h->port =
+		    ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+		                                      : ((struct sockaddr_in *)&bound)->sin_port);
 	metrics_declare("cifeed_http_requests_total", METRIC_COUNTER,
-			"HTTP requests answered, by route and status code");
+	                "HTTP requests answered, by route and status code");
 	metrics_declare("cifeed_http_request_duration_seconds", METRIC_HISTOGRAM,
-			"time from a complete request to its answer written, by route");
+	                "time from a complete request to its answer written, by route");
 	metrics_declare("cifeed_http_connections", METRIC_GAUGE, "open HTTP connections");
 	metrics_declare("cifeed_http_rejected_total", METRIC_COUNTER,
-			"requests and connections refused by a limit, by reason");
+	                "requests and connections refused by a limit, by reason");
 	metrics_gauge_set("cifeed_http_connections", NULL, 0);
 	*out = h;
 	return 0;

@@ -68,7 +68,7 @@ typedef void (*httpd_handler_fn)(struct httpd_req *req, void *arg);
  * port 0 picks a free port, see httpd_port).  Returns 0 or -1 with err.
  */
 int httpd_start(struct httpd **out, uv_loop_t *loop, const char *listen,
-		const struct httpd_limits *lim, httpd_handler_fn fn, void *arg, struct err *err);
+                const struct httpd_limits *lim, httpd_handler_fn fn, void *arg, struct err *err);
 /* New limits apply to new requests (SIGHUP). */
 void httpd_set_limits(struct httpd *h, const struct httpd_limits *lim);
 /*
@@ -102,7 +102,7 @@ void httpd_req_set_route(struct httpd_req *r, const char *route);
  * `extra_headers` is zero or more complete "Name: value\r\n" lines.
  */
 void httpd_respond(struct httpd_req *r, int status, const char *content_type, struct buf *body,
-		   const char *extra_headers);
+                   const char *extra_headers);
 /*
  * The strong ETag httpd_respond would compute for `body` ("\"<16 hex>-<len hex>\"");
  * thread-safe, so a worker can hash a large answer off the loop and hand it
@@ -110,11 +110,11 @@ void httpd_respond(struct httpd_req *r, int status, const char *content_type, st
  */
 void httpd_etag(const char *body, size_t len, char out[36]);
 /* httpd_respond with the body's ETag already computed (NULL: compute it). */
-void httpd_respond_etag(struct httpd_req *r, int status, const char *content_type,
-			struct buf *body, const char *extra_headers, const char *etag);
+void httpd_respond_etag(struct httpd_req *r, int status, const char *content_type, struct buf *body,
+                        const char *extra_headers, const char *etag);
 /* Answer with the JSON error document {"error":{"status":N,"message":"..."}}. */
 void httpd_respond_error(struct httpd_req *r, int status, const char *extra_headers,
-			 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Append the JSON error document to out (shared with the API). */
 void httpd_error_json(struct buf *out, int status, const char *message);
 

@@ -34,7 +34,7 @@ struct qpool {
 };
 
 static void run_job(struct qpool_job *job, struct store **st, const char *db_path,
-		    struct err *open_err)
+                    struct err *open_err)
 {
 	struct err err = ERR_INIT;
 	if (!*st) {
@@ -126,7 +126,7 @@ static void async_cb(uv_async_t *a)
 }
 
 int qpool_start(struct qpool **out, uv_loop_t *loop, const char *db_path, unsigned nthreads,
-		struct err *err)
+                struct err *err)
 {
 	struct qpool *p = xcalloc(1, sizeof(*p));
 	/*
@@ -150,7 +150,7 @@ int qpool_start(struct qpool **out, uv_loop_t *loop, const char *db_path, unsign
 			p->nthreads = i;
 			qpool_stop(p);
 			return err_set(err, ERR_INTERNAL, "cannot start query thread %u: %s", i,
-				       strerror(r));
+			               strerror(r));
 		}
 	}
 	*out = p;

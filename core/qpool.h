@@ -34,7 +34,7 @@ struct qpool_job {
 };
 
 int qpool_start(struct qpool **out, uv_loop_t *loop, const char *db_path, unsigned nthreads,
-		struct err *err);
+                struct err *err);
 void qpool_submit(struct qpool *p, struct qpool_job *job);
 /*
  * Run job->run right here on the loop thread with the loop's own read-only

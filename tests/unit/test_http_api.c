@@ -25,7 +25,7 @@ static struct store *loaded(void)
 	ingest_result_init(&r);
 	cr_assert_eq(results_writer_new(st, &w, &e), 0);
 	cr_assert_eq(ingest_kcidb(st, w, data.ptr, data.len, f, "test", &r, &e), 0, "%s",
-		     err_msg(&e));
+	             err_msg(&e));
 	results_writer_free(w);
 	ingest_result_free(&r);
 	buf_free(&data);
@@ -48,8 +48,7 @@ static const char *paths(json_t *arr, const char *key, struct buf *b)
 	size_t i;
 	json_t *v;
 	buf_reset(b);
-	json_array_foreach(arr, i, v)
-	{
+	json_array_foreach (arr, i, v) {
 		json_t *s = key ? json_object_get(v, key) : v;
 		buf_addf(b, "%s%s", i ? "," : "", json_string_value(s));
 	}
@@ -74,7 +73,7 @@ Test(http_api, statuses_parse)
 Test(http_api, ran_validate)
 {
 	struct err e = ERR_INIT;
-	struct ran_query q = { 0 };
+	struct ran_query q = {0};
 	cr_assert_eq(api_ran_validate(&q, &e), -1);
 	q.commit = A;
 	cr_assert_eq(api_ran_validate(&q, &e), 0);
@@ -99,22 +98,23 @@ Test(http_api, ran_answer)
 	struct store *st = loaded();
 	struct buf out = BUF_INIT, b = BUF_INIT;
 	struct err e = ERR_INIT;
-	struct ran_query q = { .commit = A };
+	struct ran_query q = {.commit = A};
 	cr_assert_eq(api_ran(st, &q, &out, &e), 0, "%s", err_msg(&e));
 	json_t *j = answer(&out);
 	cr_assert_eq(json_integer_value(json_object_get(j, "count")), 9);
 	cr_assert_str_eq(paths(json_object_get(j, "tests"), "path", &b),
-			 "boot,boot,kselftest.net,kselftest.net,ltp.fs.read,ltp.fs.read,"
-			 "ltp.fs.write,perf.bench,skipme");
+	                 "boot,boot,kselftest.net,kselftest.net,ltp.fs.read,ltp.fs.read,"
+	                 "ltp.fs.write,perf.bench,skipme");
 	json_decref(j);
 	/* LIKE's own metacharacters in a test prefix are literals */
-	const char *lits[] = { "%", "_", "b_ot", "%oot", "\\" };
+	const char *lits[] = {"%", "_", "b_ot", "%oot", "\\"};
 	for (size_t i = 0; i < sizeof(lits) / sizeof(*lits); i++) {
 		q.test = lits[i];
 		buf_reset(&out);
 		cr_assert_eq(api_ran(st, &q, &out, &e), 0);
 		j = answer(&out);
-		cr_assert_eq(json_integer_value(json_object_get(j, "count")), 0, "test=%s", lits[i]);
+		cr_assert_eq(json_integer_value(json_object_get(j, "count")), 0, "test=%s",
+		             lits[i]);
 		json_decref(j);
 	}
 	q.test = "ltp.fs";
@@ -133,32 +133,31 @@ Test(http_api, skip_decisions)
 	struct store *st = loaded();
 	struct buf out = BUF_INIT, b = BUF_INIT;
 	struct err e = ERR_INIT;
-	const char *st_default[] = { "PASS", "FAIL", "DONE", NULL };
+	const char *st_default[] = {"PASS", "FAIL", "DONE", NULL};
 	const char *body = "{\"commit\":\"" A "\",\"tests\":[\"new\",\"boot\",\"ltp.fs.write\","
-			   "\"kselftest.net\",\"new\",\"skipme\",\"pending\"]}";
-	cr_assert_eq(api_skip(st, body, strlen(body), st_default, &out, &e), 0, "%s",
-		     err_msg(&e));
+	                   "\"kselftest.net\",\"new\",\"skipme\",\"pending\"]}";
+	cr_assert_eq(api_skip(st, body, strlen(body), st_default, &out, &e), 0, "%s", err_msg(&e));
 	json_t *j = answer(&out);
 	cr_assert_str_eq(paths(json_object_get(j, "skip"), "path", &b), "boot,kselftest.net");
 	cr_assert_str_eq(paths(json_object_get(j, "run"), NULL, &b),
-			 "new,ltp.fs.write,skipme,pending");
+	                 "new,ltp.fs.write,skipme,pending");
 	/* kselftest.net: lab1 MISS does not count, lab2 PASS does */
 	json_t *k = json_array_get(json_object_get(j, "skip"), 1);
 	cr_assert_str_eq(json_string_value(json_object_get(k, "origin")), "lab2");
 	json_decref(j);
 
 	const char *bad[] = {
-		"{\"commit\":\"" A "\"}",
-		"{\"commit\":\"" A "\",\"tests\":[\"\"]}",
-		"{\"commit\":\"" A "\",\"tests\":[],\"require\":[]}",
-		"{\"commit\":\"" A "\",\"tests\":[],\"x\":1}",
-		"{\"commit\":5,\"tests\":[]}",
-		"nope",
+	    "{\"commit\":\"" A "\"}",
+	    "{\"commit\":\"" A "\",\"tests\":[\"\"]}",
+	    "{\"commit\":\"" A "\",\"tests\":[],\"require\":[]}",
+	    "{\"commit\":\"" A "\",\"tests\":[],\"x\":1}",
+	    "{\"commit\":5,\"tests\":[]}",
+	    "nope",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
 		buf_reset(&out);
 		cr_assert_eq(api_skip(st, bad[i], strlen(bad[i]), st_default, &out, &e), -1,
-			     "accepted %s", bad[i]);
+		             "accepted %s", bad[i]);
 		cr_assert_eq(e.code, ERR_INVALID, "%s: %s", bad[i], err_msg(&e));
 		cr_assert_eq(out.len, 0);
 	}
@@ -178,7 +177,7 @@ Test(http_api, results_cursor_walks_every_test_once)
 	for (;;) {
 		buf_reset(&out);
 		cr_assert_eq(api_results(st, "", *cursor ? cursor : NULL, 5, &out, &e), 0, "%s",
-			     err_msg(&e));
+		             err_msg(&e));
 		json_t *j = answer(&out);
 		json_t *tests = json_object_get(json_object_get(j, "results"), "tests");
 		buf_addf(&ids, "%s%s", ids.len ? "," : "", paths(tests, "id", &b));
@@ -194,7 +193,7 @@ Test(http_api, results_cursor_walks_every_test_once)
 	}
 	cr_assert_eq(pages, 3);
 	cr_assert_str_eq(ids.ptr, "lab1:t01,lab1:t02,lab1:t03,lab1:t04,lab1:t05,lab1:t06,lab1:t07,"
-				  "lab1:t08,lab1:t09,lab1:t10,lab1:t11,lab2:t12");
+	                          "lab1:t08,lab1:t09,lab1:t10,lab1:t11,lab2:t12");
 	cr_assert_eq(api_results(st, "stauts:FAIL", NULL, 5, &out, &e), -1);
 	cr_assert_eq(e.code, ERR_INVALID);
 	cr_assert_eq(api_results(st, "", "12abc", 5, &out, &e), -1);
@@ -264,11 +263,11 @@ Test(http_api, ran_writer_matches_jansson)
 	struct err e = ERR_INIT;
 	/* values that need escaping and non-ASCII text, straight into the store */
 	cr_assert_eq(store_exec(st,
-				"UPDATE tests SET log_url = 'https://x.example/a\"b\\c', "
-				"path = 'boot' || char(9) || 'é€😀' WHERE id = 'lab1:t01'",
-				&e),
-		     0, "%s", err_msg(&e));
-	struct ran_query q = { .commit = A };
+	                        "UPDATE tests SET log_url = 'https://x.example/a\"b\\c', "
+	                        "path = 'boot' || char(9) || 'é€😀' WHERE id = 'lab1:t01'",
+	                        &e),
+	             0, "%s", err_msg(&e));
+	struct ran_query q = {.commit = A};
 	struct buf out = BUF_INIT;
 	cr_assert_eq(api_ran(st, &q, &out, &e), 0, "%s", err_msg(&e));
 
@@ -300,10 +299,10 @@ Test(http_api, deadline_interrupts_a_long_query)
 	struct err e = ERR_INIT;
 	struct store_stmt *s;
 	cr_assert_eq(store_prepare(st, &s,
-				   "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
-				   "WHERE i < 1000000000) SELECT COUNT(*) FROM n",
-				   &e),
-		     0);
+	                           "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+	                           "WHERE i < 1000000000) SELECT COUNT(*) FROM n",
+	                           &e),
+	             0);
 	store_set_deadline(st, 20);
 	cr_assert_eq(store_step(s, &e), -1, "a billion rows in 20 ms?");
 	cr_assert(store_timed_out(st));
