@@ -43,6 +43,7 @@ import argparse
 import base64
 import copy
 import datetime
+import gzip
 import hashlib
 import json
 import os
@@ -544,11 +545,17 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_answer(self, a, body=None):
         body = a.body if body is None else body
+        gz = (self.server.opts.gzip and body and
+              "gzip" in (self.headers.get("Accept-Encoding") or ""))
+        if gz:
+            body = gzip.compress(body)
         self.send_response(a.status)
         for name, value in a.headers:
             if name.lower() in ("content-length", "transfer-encoding", "connection"):
                 continue
             self.send_header(name, value)
+        if gz:
+            self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
@@ -615,6 +622,7 @@ class Handler(BaseHTTPRequestHandler):
                  "private_token": self.headers.get("PRIVATE-TOKEN"),
                  "authorization": self.headers.get("Authorization"),
                  "accept_encoding": self.headers.get("Accept-Encoding"),
+                 "via_proxy": self.headers.get("X-Via-Test-Proxy"),
                  "user_agent": self.headers.get("User-Agent")}
         with LOCK:
             LOG.append(entry)
@@ -734,6 +742,7 @@ def main():
     ap.add_argument("--gerrit-auth")
     ap.add_argument("--scale", type=int, default=1, help="repeat GitLab test cases N times (benchmarks)")
     ap.add_argument("--no-log", action="store_true", help="keep no request log (long benchmarks)")
+    ap.add_argument("--gzip", action="store_true", help="gzip bodies for clients that accept it")
     opts = ap.parse_args()
     global DATA
     DATA = load(opts.fixtures, opts.local, opts.scale)
