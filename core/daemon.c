@@ -21,7 +21,7 @@ static struct daemon_priv *priv_of(uv_handle_t *h)
 	return h->data;
 }
 
-#define LAG_INTERVAL_MS 100
+#define LAG_INTERVAL_MS 20 /* 50 samples/s: a p99 over seconds means something */
 
 static void lag_tick(uv_timer_t *t)
 {

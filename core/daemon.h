@@ -37,7 +37,7 @@ struct daemon {
 	uint64_t lag_samples;
 	uint64_t lag_max_us;
 	uint64_t lag_hist[16]; /* bucket i: lag < 2^i ms (i=0: <1ms), last: the rest */
-	uint32_t lag_recent[4096]; /* the latest samples in microseconds (a ring) */
+	uint32_t lag_recent[8192]; /* the latest samples in microseconds (a ring) */
 };
 
 struct service {
@@ -55,8 +55,8 @@ int daemon_run(struct daemon *d, struct err *err);
 /* Ask the daemon to stop (as SIGTERM does). */
 void daemon_stop(struct daemon *d);
 /*
- * Lag percentile (0..100) in microseconds: exact over the latest 4096
- * samples (about 7 minutes at one sample per 100 ms).
+ * Lag percentile (0..100) in microseconds: exact over the latest 8192
+ * samples (about 160 s at one sample per 20 ms).
  */
 uint64_t daemon_lag_percentile(const struct daemon *d, double pct);
 /* The same over the samples taken since d->lag_samples was `since` (a window). */
