@@ -249,8 +249,15 @@ static int series_key(struct intake *in, const struct mail *m, const struct patc
 		struct known_patch k;
 		if (lookup_patch(in, c, &k, err) < 0)
 			return -1;
-		if (k.found && k.series_rid && k.version == pm->subj.version &&
-		    k.total == pm->subj.total && same_person(k.email, m->from_email)) {
+		/*
+		 * Same version, total and sender.  The version may differ for the
+		 * message patch M>1 answers directly: some series tag each patch
+		 * with its own revision ("[PATCH 06/10] [v4]"), while a v2 sent
+		 * in reply to v1's thread answers with patch 1 or a cover letter.
+		 */
+		int vok = k.version == pm->subj.version || (i == 0 && pm->subj.counter > 1);
+		if (k.found && k.series_rid && vok && k.total == pm->subj.total &&
+		    same_person(k.email, m->from_email)) {
 			if (series_root(in, k.series_rid, key, err) < 0) {
 				free(k.email);
 				return -1;
@@ -260,10 +267,41 @@ static int series_key(struct intake *in, const struct mail *m, const struct patc
 	}
 	if (*key)
 		return 0;
-	if (pm->subj.counter <= 1 || !m->in_reply_to)
-		*key = xstrdup(m->message_id);
-	else
-		*key = xstrdup(m->in_reply_to);
+	/*
+	 * Nothing stored answers the description: the message it answers is
+	 * most likely the cover letter, still to come (lists deliver out of
+	 * order).  Predict that key, unless a series already keyed so belongs
+	 * to another version or sender (v2 sent --in-reply-to v1's thread).
+	 */
+	const char *irt = m->in_reply_to;
+	int own = !irt || !strcmp(irt, m->message_id);
+	if (!own) {
+		struct known_patch k;
+		if (lookup_patch(in, irt, &k, err) < 0)
+			return -1;
+		free(k.email);
+		if (k.found) {
+			own = 1; /* a stored patch mail of another series: not our cover */
+		} else {
+			int64_t v = 0, t = 0;
+			int r = store_query_int(in->st,
+						"SELECT version * 1000000 + total FROM series WHERE "
+						"root_msgid = ? AND (author_email IS NULL OR ? IS NULL OR "
+						"lower(author_email) = lower(?))",
+						&v, err, 3, irt, m->from_email, m->from_email);
+			if (r < 0)
+				return -1;
+			int64_t exists = 0;
+			if (store_query_int(in->st, "SELECT COUNT(*) FROM series WHERE root_msgid = ?",
+					    &exists, err, 1, irt) < 0)
+				return -1;
+			t = (int64_t)pm->subj.version * 1000000 + pm->subj.total;
+			if (exists && (r == 0 || (v != t && !(pm->subj.counter > 1 &&
+							       v % 1000000 == pm->subj.total))))
+				own = 1;
+		}
+	}
+	*key = xstrdup(own ? m->message_id : irt);
 	return 0;
 }
 

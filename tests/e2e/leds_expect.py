@@ -117,6 +117,7 @@ def main():
     known = {}      # msgid -> dict(version, total, email, root)
     replies = []    # (target, source, key, value)
     series = {}     # root -> has_base
+    series_meta = {}  # root -> (version, total, sender) of its first message
     out = dict(patches=0, covers=0, base_commit_mails=0, messages=0, mails={})
     for raw in messages(sys.argv[1]):
         out['messages'] += 1
@@ -150,14 +151,22 @@ def main():
             irt = (ids(m.get('In-Reply-To')) or [None])[0]
             cands = ([irt] if irt else []) + list(reversed(ids(m.get('References'))))
             root = None
-            for c in cands:
+            for i, c in enumerate(cands):
                 k = known.get(c)
-                if k and k['version'] == p['version'] and k['total'] == p['total'] \
-                        and k['email'] == sender:
+                vok = k and (k['version'] == p['version'] or (i == 0 and irt and p['counter'] > 1))
+                if k and vok and k['total'] == p['total'] and k['email'] == sender:
                     root = k['root']; break
             if root is None:
-                root = mid if p['counter'] <= 1 or not irt else irt
+                # predict the unseen cover letter, unless that key is a stored
+                # patch mail or a series of another version/total/sender
+                own = not irt or irt == mid or irt in known
+                meta = series_meta.get(irt)
+                if not own and meta and not (meta[2] == sender and meta[1] == p['total'] and
+                                             (meta[0] == p['version'] or p['counter'] > 1)):
+                    own = True
+                root = mid if own else irt
         known[mid] = dict(version=p['version'], total=p['total'], email=sender, root=root)
+        series_meta.setdefault(root, (p['version'], p['total'], sender))
         series[root] = series.get(root, False) or bool(BASE.search(body))
         out['mails'][mid] = dict(kind='cover' if cover else 'patch', root=root)
     out['reply_tags'] = sorted(set(r for r in replies if r[0] in known))
