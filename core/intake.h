@@ -15,12 +15,14 @@
  *                tied to the patch or cover letter it answers, and the
  *                commits of a b4 "Applied, thanks!" reply
  *   other/pull   nothing but the archive bookkeeping
- * Series assembly: a cover letter (0/N) starts a series keyed by its
- * Message-ID; patch M/N joins the series of the nearest message it
- * answers (In-Reply-To, then References newest first) that is a patch mail
- * of the same version, total and author; failing that patch 1/N (or a
- * single patch) starts its own series, and patch M>1 predicts the series of
- * its In-Reply-To (the cover letter that has not arrived yet).
+ * Series assembly: a cover letter (0/N) or a patch without counter starts
+ * a series keyed by its Message-ID; patch M/N joins the series of the
+ * nearest message it answers (In-Reply-To, then References newest first)
+ * that is a patch mail of the same version (any version for the direct
+ * parent of M>1), total and author; failing that it predicts the series of
+ * its In-Reply-To (the cover letter still to come), unless that key is a
+ * stored patch mail or a series of another version, total or sender, in
+ * which case (or without In-Reply-To) it starts its own.
  *
  * intake_flush() finishes the batch inside the same transaction: series
  * patchset hashes for completed series and links to already-stored
