@@ -72,7 +72,7 @@ struct feed_writer {
 	struct epoch cur;
 	git_treebuilder *tb;
 	sqlite3 *db;
-	sqlite3_stmt *q_get, *q_put, *q_del, *q_byblob, *q_tip;
+	sqlite3_stmt *q_get, *q_put, *q_del, *q_byblob, *q_tip, *q_hput, *q_hhas, *q_hdel;
 	int in_tx;
 	struct feed_writer_stats st;
 	int wrote; /* something was flushed: wake watchers on close */
@@ -108,8 +108,29 @@ static int db_open(struct feed_writer *w, struct err *err)
 	if (r != SQLITE_OK)
 		return db_fail(w, err, "open");
 	sqlite3_busy_timeout(w->db, 10000);
+	/* an older cache layout is dropped: it is rebuilt from the epochs */
+	sqlite3_stmt *v;
+	int version = 0;
+	if (sqlite3_prepare_v2(w->db, "PRAGMA user_version", -1, &v, NULL) == SQLITE_OK &&
+	    sqlite3_step(v) == SQLITE_ROW)
+		version = sqlite3_column_int(v, 0);
+	sqlite3_finalize(v);
+	if (version != 2 &&
+	    db_exec(w,
+		    "DROP TABLE IF EXISTS mids; DROP TABLE IF EXISTS tips; DROP TABLE IF EXISTS "
+		    "hashes; PRAGMA user_version = 2;",
+		    err) < 0)
+		return -1;
+	/*
+	 * mids:   the Message-ID each message is indexed under (unique per inbox)
+	 * hashes: every Message-ID of every message with its content hash, for
+	 *         public-inbox's "same id, same content = duplicate" rule
+	 */
 	if (db_exec(w,
 		    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+		    "CREATE TABLE IF NOT EXISTS hashes (mid TEXT NOT NULL, hash BLOB NOT NULL,"
+		    " PRIMARY KEY (mid, hash)) WITHOUT ROWID;"
+		    "CREATE INDEX IF NOT EXISTS hashes_hash ON hashes (hash);"
 		    "CREATE TABLE IF NOT EXISTS mids (mid TEXT PRIMARY KEY, hash BLOB NOT NULL,"
 		    " blob TEXT NOT NULL, epoch INTEGER NOT NULL);"
 		    "CREATE INDEX IF NOT EXISTS mids_blob ON mids (blob);"
@@ -125,7 +146,12 @@ static int db_open(struct feed_writer *w, struct err *err)
 	    sqlite3_prepare_v2(w->db, "SELECT mid FROM mids WHERE blob = ? LIMIT 1", -1,
 			       &w->q_byblob, NULL) ||
 	    sqlite3_prepare_v2(w->db, "INSERT OR REPLACE INTO tips (epoch, tip) VALUES (?, ?)", -1,
-			       &w->q_tip, NULL))
+			       &w->q_tip, NULL) ||
+	    sqlite3_prepare_v2(w->db, "INSERT OR IGNORE INTO hashes (mid, hash) VALUES (?, ?)", -1,
+			       &w->q_hput, NULL) ||
+	    sqlite3_prepare_v2(w->db, "SELECT 1 FROM hashes WHERE mid = ? AND hash = ?", -1,
+			       &w->q_hhas, NULL) ||
+	    sqlite3_prepare_v2(w->db, "DELETE FROM hashes WHERE hash = ?", -1, &w->q_hdel, NULL))
 		return db_fail(w, err, "prepare");
 	return 0;
 }
@@ -191,6 +217,47 @@ static int cache_del(struct feed_writer *w, const char *mid, struct err *err)
 	if (sqlite3_step(w->q_del) != SQLITE_DONE)
 		return db_fail(w, err, "delete");
 	return 0;
+}
+
+/* Record every id of a message with its content hash. */
+static int hashes_put(struct feed_writer *w, const struct mime_ids *ids, const char *extra,
+		      const unsigned char hash[32], struct err *err)
+{
+	for (size_t i = 0; i <= ids->n; i++) {
+		const char *id = i < ids->n ? ids->v[i] : extra;
+		if (!id)
+			continue;
+		sqlite3_reset(w->q_hput);
+		sqlite3_bind_text(w->q_hput, 1, id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_blob(w->q_hput, 2, hash, 32, SQLITE_TRANSIENT);
+		if (sqlite3_step(w->q_hput) != SQLITE_DONE)
+			return db_fail(w, err, "insert hash");
+	}
+	return 0;
+}
+
+/* Is there a message with this id among its ids and this content? */
+static int hashes_has(struct feed_writer *w, const char *id, const unsigned char hash[32])
+{
+	sqlite3_reset(w->q_hhas);
+	sqlite3_bind_text(w->q_hhas, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(w->q_hhas, 2, hash, 32, SQLITE_TRANSIENT);
+	int r = sqlite3_step(w->q_hhas) == SQLITE_ROW;
+	sqlite3_reset(w->q_hhas);
+	return r;
+}
+
+/* Forget a removed message: its indexed id and its content's ids. */
+static int cache_forget(struct feed_writer *w, const char *mid, struct err *err)
+{
+	unsigned char h[32];
+	if (cache_get(w, mid, h, NULL)) {
+		sqlite3_reset(w->q_hdel);
+		sqlite3_bind_blob(w->q_hdel, 1, h, 32, SQLITE_TRANSIENT);
+		if (sqlite3_step(w->q_hdel) != SQLITE_DONE)
+			return db_fail(w, err, "delete hashes");
+	}
+	return cache_del(w, mid, err);
 }
 
 static int cache_tip(struct feed_writer *w, int epoch, const git_oid *tip, struct err *err)
@@ -708,7 +775,7 @@ static int sync_commit(struct feed_writer *w, git_repository *repo, int epoch, c
 		if (sqlite3_step(w->q_byblob) == SQLITE_ROW) {
 			char *mid = xstrdup((const char *)sqlite3_column_text(w->q_byblob, 0));
 			sqlite3_reset(w->q_byblob);
-			rc = cache_del(w, mid, err);
+			rc = cache_forget(w, mid, err);
 			free(mid);
 		}
 		sqlite3_reset(w->q_byblob);
@@ -729,6 +796,8 @@ static int sync_commit(struct feed_writer *w, git_repository *repo, int epoch, c
 		content_digest(&m, &st);
 		crypto_hash_sha256_final(&st, h);
 		rc = cache_put(w, mid, h, bid, epoch, err);
+		if (rc == 0)
+			rc = hashes_put(w, &ids, NULL, h, err);
 	}
 	mime_ids_free(&ids);
 	mime_msg_free(&m);
@@ -918,6 +987,9 @@ void feed_writer_close(struct feed_writer *w)
 		sqlite3_finalize(w->q_del);
 		sqlite3_finalize(w->q_byblob);
 		sqlite3_finalize(w->q_tip);
+		sqlite3_finalize(w->q_hput);
+		sqlite3_finalize(w->q_hhas);
+		sqlite3_finalize(w->q_hdel);
 		sqlite3_close(w->db);
 	}
 	if (w->lock_fd >= 0) {
@@ -1182,8 +1254,7 @@ int feed_writer_add(struct feed_writer *w, const char *msg, size_t len, char **m
 		mid = ids.v[0];
 	} else {
 		for (size_t i = 0; i < ids.n; i++) {
-			unsigned char h2[32];
-			if (cache_get(w, ids.v[i], h2, NULL) && !memcmp(h2, hash, 32)) {
+			if (hashes_has(w, ids.v[i], hash)) {
 				w->st.duplicates++;
 				if (msgid_out)
 					*msgid_out = xstrdup(ids.v[i]);
@@ -1257,7 +1328,8 @@ int feed_writer_add(struct feed_writer *w, const char *msg, size_t len, char **m
 	buf_free(&subj);
 	if (r < 0)
 		goto out;
-	if (cache_put(w, mid, hash, &blob, w->cur.n, err) < 0)
+	if (cache_put(w, mid, hash, &blob, w->cur.n, err) < 0 ||
+	    hashes_put(w, &ids, gen, hash, err) < 0)
 		goto out;
 	w->cur.raw += dlen;
 	w->st.raw_bytes += dlen;
@@ -1318,7 +1390,7 @@ int feed_writer_remove(struct feed_writer *w, const char *msgid, struct err *err
 	}
 	if (commit_entry(w, "d", &blob, w->name, w->address, now, 0, now, 0, "rm\n", err) < 0)
 		return -1;
-	if (cache_del(w, msgid, err) < 0)
+	if (cache_forget(w, msgid, err) < 0)
 		return -1;
 	w->st.removed++;
 	return 1;

@@ -514,7 +514,7 @@ const struct command cmd_feed = {
 	.name = "feed",
 	.usage = "list [--json] | show TOPIC [MSGID] [-n N] [--json | --atom [--base-url URL]] | verify [TOPIC] | reindex | "
 		 "publish [-t TOPIC] [--now] [--max N] | import --name N --address A DIR [MBOX]",
-	.summary = "the per-topic public-inbox v2 feeds: list, show, verify, reindex, publish",
+	.summary = "the per-topic public-inbox v2 feeds: list, show, verify, reindex, publish, import",
 	.help = "Each topic ([topic \"NAME\"] with a filter, plus the implicit 'all') is a\n"
 		"public-inbox v2 inbox under DATADIR/feeds/NAME that lei, public-inbox-httpd,\n"
 		"mail readers and plain git can use.\n\n"
