@@ -31,12 +31,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <spawn.h>
 #include <sys/file.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+extern char **environ;
+
 #define BATCH_DEFAULT 10000
+#define MAX_PACKS_DEFAULT 32
 
 /* public-inbox Import.pm @UNWANTED_HEADERS + MDA.pm @BAD_HEADERS */
 static const char *const unwanted[] = {
@@ -596,6 +601,45 @@ static int writer_config(struct feed_writer *w, git_repository *repo, struct err
 	return rc;
 }
 
+static size_t pack_count(const char *gitdir)
+{
+	struct buf p = BUF_INIT;
+	buf_addf(&p, "%s/objects/pack", gitdir);
+	size_t n = 0;
+	DIR *d = opendir(p.ptr);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		n += l > 5 && !strcmp(de->d_name + l - 5, ".pack");
+	}
+	if (d)
+		closedir(d);
+	buf_free(&p);
+	return n;
+}
+
+/*
+ * Many small packs slow every reader down: fold them into one with git
+ * itself (libgit2 has no repack).  Failure only costs speed, so it is logged.
+ */
+static void maybe_repack(struct feed_writer *w, const char *gitdir)
+{
+	size_t n = pack_count(gitdir);
+	if (n <= w->o.max_packs)
+		return;
+	char *argv[] = { "git", "--git-dir", (char *)gitdir, "repack", "-a", "-d", "-q", NULL };
+	pid_t pid;
+	int st = -1;
+	if (posix_spawnp(&pid, "git", NULL, NULL, argv, environ) == 0) {
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (st != 0)
+		log_warn("feed.repack_failed", "epoch=%s packs=%zu status=%d", gitdir, n, st);
+	else
+		log_info("feed.repacked", "epoch=%s packs=%zu", gitdir, n);
+}
+
 static uint64_t packed_bytes(const char *gitdir)
 {
 	struct buf p = BUF_INIT;
@@ -904,6 +948,8 @@ int feed_writer_open(struct feed_writer **out, const char *inbox_dir,
 		w->o.epoch_size = FEED_EPOCH_SIZE_DEFAULT;
 	if (!w->o.batch_max)
 		w->o.batch_max = BATCH_DEFAULT;
+	if (!w->o.max_packs)
+		w->o.max_packs = MAX_PACKS_DEFAULT;
 	w->lock_fd = -1;
 	w->cur.n = -1;
 
@@ -1078,6 +1124,7 @@ static int epoch_flush(struct feed_writer *w, struct err *err)
 	e->has_base = 1;
 	e->queued = 0;
 	e->nobjs = 0;
+	maybe_repack(w, gitdir);
 	e->packed = packed_bytes(gitdir);
 	w->st.flushes++;
 	w->st.packs++;

@@ -25,6 +25,10 @@
  * packed bytes + 0.4 x raw bytes added reach opts.epoch_size (public-inbox's
  * rule; default 1 GiB packed), never appending to an older epoch.
  *
+ * Each flush adds one pack; when an epoch holds more than opts.max_packs
+ * packs the writer runs `git repack -a -d -q` on it (still under the lock),
+ * so a daemon publishing every few seconds does not leave thousands of packs.
+ *
  * Crash safety: until feed_writer_flush returns 0 nothing is visible (a crash
  * leaves at most an unreferenced pack).  The Message-ID cache is a
  * rebuildable index of the epochs: it records each epoch's tip, and open
@@ -53,6 +57,7 @@ struct feed_writer_opts {
 	const char *description; /* written to INBOX/description when not NULL */
 	int64_t epoch_size;      /* packed bytes per epoch; 0 = FEED_EPOCH_SIZE_DEFAULT */
 	size_t batch_max;        /* flush by itself after this many messages; 0 = 10000 */
+	size_t max_packs;        /* `git repack -a -d` an epoch with more packs; 0 = 32 */
 };
 
 struct feed_writer;

@@ -286,3 +286,48 @@ Test(feed_writer, epoch_rollover_and_batches)
 	buf_free(&msg);
 	buf_free(&rep);
 }
+
+static size_t packs_in(const char *gitdir)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "ls '%s'/objects/pack/*.pack 2>/dev/null | wc -l", gitdir);
+	FILE *p = popen(cmd, "r");
+	size_t n = 0;
+	cr_assert(p);
+	cr_assert_eq(fscanf(p, "%zu", &n), 1);
+	pclose(p);
+	return n;
+}
+
+Test(feed_writer, repacks_when_packs_pile_up)
+{
+	char inbox[512], gitdir[600];
+	snprintf(inbox, sizeof(inbox), "%s/packs", tmpdir);
+	snprintf(gitdir, sizeof(gitdir), "%s/git/0.git", inbox);
+	struct feed_writer *w = NULL;
+	struct err err = ERR_INIT;
+	/* one flush per 5 messages, at most 3 packs */
+	struct feed_writer_opts o = { .name = "p", .address = "p@example.invalid", .batch_max = 5,
+				      .max_packs = 3 };
+	cr_assert_eq(feed_writer_open(&w, inbox, &o, &err), 0, "%s", err_msg(&err));
+	struct buf msg = BUF_INIT;
+	for (int i = 0; i < 60; i++) {
+		buf_reset(&msg);
+		buf_addf(&msg,
+			 "From: Bot <bot@example.invalid>\nSubject: m %d\n"
+			 "Date: Mon, 01 Jan 2024 10:00:%02d +0000\nMessage-ID: <p%d@example.invalid>\n\n"
+			 "body %d\n",
+			 i, i % 60, i, i);
+		cr_assert_eq(add(w, msg.ptr, msg.len, NULL), FEED_ADDED);
+		cr_assert_leq(packs_in(gitdir), 3, "packs pile up after message %d", i);
+	}
+	flush(w);
+	feed_writer_close(w);
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "git --git-dir='%s' fsck --strict --no-dangling -q", gitdir);
+	cr_assert_eq(system(cmd), 0, "fsck after repacks");
+	size_t n = 0;
+	cr_assert_eq(feed_read(inbox, 0, count_cb, &n, &err), 0);
+	cr_assert_eq(n, 60);
+	buf_free(&msg);
+}
