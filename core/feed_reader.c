@@ -6,6 +6,7 @@
  * "m" blobs are read in the requested order.  The same walk serves verify.
  */
 #define _GNU_SOURCE /* memmem */
+#include "fsutil.h"
 #include "feed_reader.h"
 #include "kcidb.h"
 #include "mime.h"
@@ -261,26 +262,12 @@ int feed_read(const char *inbox_dir, unsigned flags, feed_msg_cb cb, void *arg, 
 
 /* ------------------------------------------------------------ info */
 
+/* Bytes in a repository's packs (what public-inbox's epoch rule counts). */
 static uint64_t pack_bytes(const char *gitdir)
 {
 	struct buf p = BUF_INIT;
 	buf_addf(&p, "%s/objects/pack", gitdir);
-	uint64_t total = 0;
-	DIR *d = opendir(p.ptr);
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		size_t l = strlen(de->d_name);
-		if (l < 5 || strcmp(de->d_name + l - 5, ".pack"))
-			continue;
-		struct buf f = BUF_INIT;
-		struct stat sb;
-		buf_addf(&f, "%s/%s", p.ptr, de->d_name);
-		if (stat(f.ptr, &sb) == 0)
-			total += (uint64_t)sb.st_size;
-		buf_free(&f);
-	}
-	if (d)
-		closedir(d);
+	uint64_t total = fs_sum_sizes(p.ptr, ".pack");
 	buf_free(&p);
 	return total;
 }

@@ -640,26 +640,12 @@ static void maybe_repack(struct feed_writer *w, const char *gitdir)
 		log_info("feed.repacked", "epoch=%s packs=%zu", gitdir, n);
 }
 
+/* Bytes in a repository's packs (what public-inbox's epoch rule counts). */
 static uint64_t packed_bytes(const char *gitdir)
 {
 	struct buf p = BUF_INIT;
 	buf_addf(&p, "%s/objects/pack", gitdir);
-	uint64_t total = 0;
-	DIR *d = opendir(p.ptr);
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		size_t l = strlen(de->d_name);
-		if (l < 5 || strcmp(de->d_name + l - 5, ".pack"))
-			continue;
-		struct buf f = BUF_INIT;
-		struct stat sb;
-		buf_addf(&f, "%s/%s", p.ptr, de->d_name);
-		if (stat(f.ptr, &sb) == 0)
-			total += (uint64_t)sb.st_size;
-		buf_free(&f);
-	}
-	if (d)
-		closedir(d);
+	uint64_t total = fs_sum_sizes(p.ptr, ".pack");
 	buf_free(&p);
 	return total;
 }

@@ -8,6 +8,7 @@
 #include "formats.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -379,4 +380,15 @@ void fmt_unix_rfc3339(int64_t secs, char out[32])
 void fmt_now(char out[32])
 {
 	fmt_unix_rfc3339((int64_t)time(NULL), out);
+}
+
+int fmt_parse_date_arg(const char *s, int64_t *unix_secs)
+{
+	char day[32];
+	if (fmt_parse_datetime(s, unix_secs, NULL) == 0)
+		return 0;
+	if (strlen(s) != 10)
+		return -1;
+	snprintf(day, sizeof(day), "%sT00:00:00Z", s);
+	return fmt_parse_datetime(day, unix_secs, NULL);
 }

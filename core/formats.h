@@ -34,6 +34,12 @@ size_t utf8_clip(const char *s, size_t len, size_t max_bytes);
 
 
 
+/*
+ * A command-line time: an RFC 3339 date-time, or a day "YYYY-MM-DD" (its
+ * start, UTC).  Returns 0 or -1.
+ */
+int fmt_parse_date_arg(const char *s, int64_t *unix_secs);
+
 /* Current UTC time as "2026-11-22T10:30:00Z" (out must hold 32 bytes). */
 void fmt_now(char out[32]);
 /* Unix seconds as RFC 3339 UTC "2026-11-22T10:30:00Z". */

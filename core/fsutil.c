@@ -4,6 +4,7 @@
 #include "fsutil.h"
 #include "buf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -43,6 +44,28 @@ char *fs_dirname(const char *path)
 	if (slash == path)
 		return xstrdup("/");
 	return xstrndup(path, (size_t)(slash - path));
+}
+
+uint64_t fs_sum_sizes(const char *dir, const char *suffix)
+{
+	uint64_t total = 0;
+	size_t sl = strlen(suffix);
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (l < sl || strcmp(de->d_name + l - sl, suffix))
+			continue;
+		struct buf f = BUF_INIT;
+		struct stat sb;
+		buf_addf(&f, "%s/%s", dir, de->d_name);
+		if (stat(f.ptr, &sb) == 0 && S_ISREG(sb.st_mode))
+			total += (uint64_t)sb.st_size;
+		buf_free(&f);
+	}
+	if (d)
+		closedir(d);
+	return total;
 }
 
 int fs_fsync_dir(const char *dir, struct err *err)

@@ -5,6 +5,7 @@
 #define CIFEED_FSUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "err.h"
@@ -18,6 +19,8 @@ int fs_mkdir_p(const char *path, mode_t mode, struct err *err);
 int fs_write_atomic(const char *path, const void *data, size_t len, struct err *err);
 /* fsync a directory (after a rename into it). */
 int fs_fsync_dir(const char *dir, struct err *err);
+/* Total size in bytes of the regular files in dir whose names end with suffix. */
+uint64_t fs_sum_sizes(const char *dir, const char *suffix);
 /* The directory part of a path ("." when none), newly allocated. */
 char *fs_dirname(const char *path);
 

@@ -119,18 +119,6 @@ static void on_entry(void *ctx, const struct botpass_entry *e)
 	}
 }
 
-static int parse_date(const char *s, int64_t *out)
-{
-	int tz;
-	if (fmt_parse_datetime(s, out, &tz) == 0)
-		return 0;
-	struct buf b = BUF_INIT;
-	buf_addf(&b, "%sT00:00:00Z", s);
-	int r = fmt_parse_datetime(b.ptr, out, &tz);
-	buf_free(&b);
-	return r;
-}
-
 static volatile int stop_flag;
 static void on_signal(int sig)
 {
@@ -155,7 +143,7 @@ static int run_pass(struct cli *cli, const struct bot *b, int argc, char **argv)
 			o.report_only = 1;
 			break;
 		case 's':
-			if (parse_date(optarg, &o.since) < 0)
+			if (fmt_parse_date_arg(optarg, &o.since) < 0)
 				return cli_usage(&cmd_bot, "--since: '%s' is not a date", optarg);
 			o.have_since = 1;
 			break;
@@ -166,7 +154,7 @@ static int run_pass(struct cli *cli, const struct bot *b, int argc, char **argv)
 			r.messages = 1;
 			break;
 		case 't':
-			if (parse_date(optarg, &o.now) < 0)
+			if (fmt_parse_date_arg(optarg, &o.now) < 0)
 				return cli_usage(&cmd_bot, "--now: '%s' is not a date", optarg);
 			break;
 		default:

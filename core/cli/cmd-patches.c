@@ -130,18 +130,6 @@ static void filter_sql(const struct filter *f, struct buf *sql, struct filter_pa
 	buf_addch(sql, ')');
 }
 
-static int parse_since(const char *s, int64_t *out)
-{
-	int tz;
-	if (fmt_parse_datetime(s, out, &tz) == 0)
-		return 0;
-	struct buf b = BUF_INIT;
-	buf_addf(&b, "%sT00:00:00Z", s);
-	int r = fmt_parse_datetime(b.ptr, out, &tz);
-	buf_free(&b);
-	return r;
-}
-
 struct row {
 	int64_t rid, series_rid;
 };
@@ -381,7 +369,7 @@ static int run(struct cli *cli, int argc, char **argv)
 			break;
 		case 's':
 			since = optarg;
-			if (parse_since(since, &since_unix) < 0)
+			if (fmt_parse_date_arg(since, &since_unix) < 0)
 				return cli_usage(&cmd_patches,
 						 "--since: '%s' is not a date (YYYY-MM-DD or RFC 3339)",
 						 since);
