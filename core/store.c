@@ -174,9 +174,8 @@ int store_open(struct store **out, const char *location, unsigned flags, struct 
 				    st->schema_version, store_schema_latest());
 		else if (r == 0 && st->schema_version < store_schema_latest())
 			r = err_set(err, ERR_DB,
-				    "database schema version %d is older than this cifeed (%d); "
-				    "open it read-write once to upgrade",
-				    st->schema_version, store_schema_latest());
+				    "the database schema is older than this cifeed; run 'cifeed "
+				    "init' once to upgrade it");
 	} else {
 		r = migrate(st, err);
 	}
