@@ -137,6 +137,7 @@ static int migrate(struct store *st, struct err *err)
 			err_prefix(err, "schema migration %04d_%s", m->version, m->name);
 			goto fail;
 		}
+		st->migrations_applied++;
 	}
 	free(applied);
 	st->schema_version = store_schema_latest();
@@ -210,6 +211,11 @@ void store_close(struct store *st)
 int store_schema_version(struct store *st)
 {
 	return st->schema_version;
+}
+
+int store_migrations_applied(const struct store *st)
+{
+	return st->migrations_applied;
 }
 
 const char *store_backend_name(const struct store *st)

@@ -55,6 +55,8 @@ void store_close(struct store *st);
 /* Schema version the database is at / this binary knows. */
 int store_schema_version(struct store *st);
 int store_schema_latest(void);
+/* How many migrations this open applied (0 when the schema was current). */
+int store_migrations_applied(const struct store *st);
 /* Name of the backend ("sqlite"). */
 const char *store_backend_name(const struct store *st);
 

@@ -42,6 +42,7 @@ struct store {
 	void *impl;        /* backend connection */
 	int in_tx;
 	int schema_version;
+	int migrations_applied; /* by this open */
 	unsigned flags;
 	/* store_prepare_cached: SQL text -> statement, most recently used last */
 	struct store_cached {

@@ -62,6 +62,12 @@ static int run(struct cli *cli, int argc, char **argv)
 		printf("created %s (schema version %d)\n", cli->db_path,
 		       store_schema_version(cli->store));
 		created++;
+	} else if (store_migrations_applied(cli->store)) {
+		printf("upgraded %s: applied %d schema migration%s (now at %d)\n", cli->db_path,
+		       store_migrations_applied(cli->store),
+		       store_migrations_applied(cli->store) == 1 ? "" : "s",
+		       store_schema_version(cli->store));
+		created++;
 	}
 	if (!created)
 		printf("%s is already initialised (schema version %d); nothing changed\n",
