@@ -22,7 +22,8 @@ char *adapter_default_origin(const char *name)
 	struct buf b = BUF_INIT;
 	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
 		int c = tolower(*p);
-		buf_addch(&b, (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ? c : '_');
+		buf_addch(&b,
+		          (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ? c : '_');
 	}
 	if (!b.len)
 		buf_adds(&b, "source");
@@ -30,17 +31,18 @@ char *adapter_default_origin(const char *name)
 }
 
 int adapter_source_new(const struct config *cfg, const char *name, struct adapter_source **out,
-		       struct err *err)
+                       struct err *err)
 {
 	*out = NULL;
 	const char *type = config_get(cfg, "source", name, "type");
 	if (!type)
 		return err_set(err, ERR_NOTFOUND, "%s: no [source \"%s\"] with a type", cfg->path,
-			       name);
+		               name);
 	const struct adapter *a = adapter_find(type);
 	if (!a)
-		return err_set(err, ERR_CONFIG, "%s: [source \"%s\"] type: unknown source type '%s'",
-			       cfg->path, name, type);
+		return err_set(err, ERR_CONFIG,
+		               "%s: [source \"%s\"] type: unknown source type '%s'", cfg->path,
+		               name, type);
 	struct adapter_source *src = xcalloc(1, sizeof(*src));
 	src->name = xstrdup(name);
 	src->adapter = a;
@@ -52,14 +54,14 @@ int adapter_source_new(const struct config *cfg, const char *name, struct adapte
 		src->url = xstrndup(url, l);
 		if (strncmp(src->url, "http://", 7) && strncmp(src->url, "https://", 8)) {
 			err_set(err, ERR_CONFIG,
-				"%s: [source \"%s\"] url: '%s' is not an http:// or https:// URL",
-				cfg->path, name, url);
+			        "%s: [source \"%s\"] url: '%s' is not an http:// or https:// URL",
+			        cfg->path, name, url);
 			goto fail;
 		}
 	} else if (a->begin) {
 		err_set(err, ERR_CONFIG,
-			"%s: [source \"%s\"] url: missing (the base URL of the %s server)", cfg->path,
-			name, a->name);
+		        "%s: [source \"%s\"] url: missing (the base URL of the %s server)",
+		        cfg->path, name, a->name);
 		goto fail;
 	}
 	const char *origin = config_get(cfg, "source", name, "origin");
@@ -71,12 +73,12 @@ int adapter_source_new(const struct config *cfg, const char *name, struct adapte
 		src->origin = adapter_default_origin(name);
 	if (!kcidb_origin_valid(src->origin)) {
 		err_set(err, ERR_CONFIG,
-			"%s: [source \"%s\"] origin: '%s' is not a KCIDB origin ([a-z0-9_]+)",
-			cfg->path, name, src->origin);
+		        "%s: [source \"%s\"] origin: '%s' is not a KCIDB origin ([a-z0-9_]+)",
+		        cfg->path, name, src->origin);
 		goto fail;
 	}
 	src->authenticated = config_get(cfg, "source", name, "token-file") ||
-			     config_get(cfg, "source", name, "token-env");
+	                     config_get(cfg, "source", name, "token-env");
 	if (a->init && a->init(src, cfg, err) < 0)
 		goto fail;
 	*out = src;
@@ -137,7 +139,7 @@ void adapter_output_free(struct adapter_output *out)
 }
 
 void adapter_link(struct adapter_output *out, const char *checkout_id, const char *how,
-		  const char *value)
+                  const char *value)
 {
 	if (!checkout_id || !how || !value || !*value)
 		return;
@@ -156,7 +158,7 @@ void adapter_note(struct adapter_output *out, const char *fmt, ...)
 }
 
 void adapter_add(struct adapter_output *out, const struct adapter_source *src, enum kcidb_type t,
-		 json_t *obj)
+                 json_t *obj)
 {
 	const char *key = kcidb_types[t].plural;
 	json_t *arr = json_object_get(out->doc, key);
@@ -170,7 +172,7 @@ void adapter_add(struct adapter_output *out, const struct adapter_source *src, e
 }
 
 struct adapter_request *adapter_request_add(struct adapter_output *out, unsigned kind,
-					    unsigned flags, json_t *ctx, const char *fmt, ...)
+                                            unsigned flags, json_t *ctx, const char *fmt, ...)
 {
 	out->reqs = xrealloc(out->reqs, (out->nreqs + 1) * sizeof(*out->reqs));
 	struct adapter_request *r = &out->reqs[out->nreqs++];
@@ -273,7 +275,8 @@ char *adapter_link_next(const struct adapter_response *r)
 							ve--;
 					}
 				}
-				if (nl == 3 && !strncasecmp(ns, "rel", 3) && rel_has(vs, ve, "next"))
+				if (nl == 3 && !strncasecmp(ns, "rel", 3) &&
+				    rel_has(vs, ve, "next"))
 					next = 1;
 				if (p == ns)
 					p++; /* no progress: skip a stray byte */
@@ -300,6 +303,6 @@ json_t *adapter_json(const struct adapter_response *r, const char *skip_prefix, 
 	json_t *v = json_loadb(p, len, 0, &je);
 	if (!v)
 		err_set(err, ERR_INVALID, "%s: malformed JSON at line %d column %d: %s", r->url,
-			je.line, je.column, je.text);
+		        je.line, je.column, je.text);
 	return v;
 }

@@ -78,27 +78,27 @@ struct adapter;
  * token is deliberately not here: only `auth` ever sees it.
  */
 struct adapter_source {
-	char *name;                   /* the section name */
+	char *name; /* the section name */
 	const struct adapter *adapter;
-	char *origin;                 /* KCIDB origin of every object this source creates */
-	char *url;                    /* `url` without trailing '/', or NULL */
-	int authenticated;            /* token-file or token-env is configured */
-	void *priv;                   /* the adapter's digested configuration (init/fini) */
+	char *origin;      /* KCIDB origin of every object this source creates */
+	char *url;         /* `url` without trailing '/', or NULL */
+	int authenticated; /* token-file or token-env is configured */
+	void *priv;        /* the adapter's digested configuration (init/fini) */
 };
 
 /* Request flags. */
 enum {
-	ADAPTER_REQ_NEXT = 1u << 0,     /* starts a new unit (next page); else joins the current one */
+	ADAPTER_REQ_NEXT = 1u << 0, /* starts a new unit (next page); else joins the current one */
 	ADAPTER_REQ_OPTIONAL = 1u << 1, /* a 404/410 answer is passed to parse, not a failure */
 	ADAPTER_REQ_RAW = 1u << 2,      /* the body is not JSON (no content-type check) */
 };
 
 /* One GET the adapter wants made. */
 struct adapter_request {
-	char *url;       /* absolute; never carries a secret */
-	unsigned kind;   /* adapter-defined: which parse step handles the answer */
-	unsigned flags;  /* ADAPTER_REQ_* */
-	json_t *ctx;     /* adapter-defined context handed back to parse (owned), or NULL */
+	char *url;      /* absolute; never carries a secret */
+	unsigned kind;  /* adapter-defined: which parse step handles the answer */
+	unsigned flags; /* ADAPTER_REQ_* */
+	json_t *ctx;    /* adapter-defined context handed back to parse (owned), or NULL */
 	/*
 	 * Conditional requests: when set, the engine remembers the response's
 	 * ETag under this key (per source, committed with the unit) and sends
@@ -117,9 +117,9 @@ struct adapter_header {
 
 /* The answer handed to parse (all of it owned by the engine). */
 struct adapter_response {
-	long status;       /* 2xx; 304 (see cache_key); 404/410 for optional requests */
-	const char *url;   /* the URL requested */
-	const char *body;  /* NUL-terminated, len bytes (possibly with embedded NULs) */
+	long status;      /* 2xx; 304 (see cache_key); 404/410 for optional requests */
+	const char *url;  /* the URL requested */
+	const char *body; /* NUL-terminated, len bytes (possibly with embedded NULs) */
 	size_t len;
 	const struct adapter_header *headers;
 	size_t nheaders;
@@ -131,8 +131,8 @@ struct adapter_output {
 	json_t *cursor;               /* cursor update for this unit (an object), or NULL */
 	struct adapter_request *reqs; /* follow-up requests, in the order asked for */
 	size_t nreqs;
-	struct buf notes;             /* warnings for the log, one per line (adapter_note) */
-	json_t *links;                /* [[checkout_id, how, value], ...] (adapter_link) or NULL */
+	struct buf notes; /* warnings for the log, one per line (adapter_note) */
+	json_t *links;    /* [[checkout_id, how, value], ...] (adapter_link) or NULL */
 };
 
 struct adapter {
@@ -158,10 +158,10 @@ struct adapter {
 	 * for an answer that cannot be understood: the unit is not committed).
 	 */
 	int (*begin)(const struct adapter_source *src, const json_t *cursor, int64_t now,
-		     struct adapter_output *out, struct err *err);
+	             struct adapter_output *out, struct err *err);
 	int (*parse)(const struct adapter_source *src, const struct adapter_request *req,
-		     const struct adapter_response *resp, struct adapter_output *out,
-		     struct err *err);
+	             const struct adapter_response *resp, struct adapter_output *out,
+	             struct err *err);
 	/*
 	 * Credentials: write ONE header line ("Name: value", no CRLF) carrying
 	 * `token` into `line`.  Called by the engine only, on the loop thread;
@@ -179,7 +179,7 @@ struct adapter {
 	 * it and backs off).
 	 */
 	int (*poll_local)(const struct adapter_source *src, struct store *st,
-			  const volatile int *stop, struct err *err);
+	                  const volatile int *stop, struct err *err);
 };
 
 extern const struct adapter *const adapters[];
@@ -193,16 +193,17 @@ const struct config_key *source_type_config_keys(const char *type);
  * The engine's per-source knobs, shared by every HTTP adapter: put
  * ADAPTER_HTTP_CONFIG_KEYS at the top of the adapter's config_keys.
  */
-#define ADAPTER_HTTP_CONFIG_KEYS                                                              \
-	{ "timeout", CFG_DURATION, "longest time for one request (default 60s)" },            \
-		{ "connect-timeout", CFG_DURATION, "longest time to connect (default 10s)" }, \
-		{ "low-speed-time", CFG_DURATION,                                             \
-		  "abort a transfer slower than 10 bytes/s for this long (default 30s)" },    \
-		{ "max-response-size", CFG_INT, "largest response body, bytes (default 64m)" },   \
-		{ "backoff-max", CFG_DURATION, "longest wait after repeated failures (default 1h)" }, \
-		{ "host-concurrency", CFG_INT, "requests in flight per host (default per type)" }, \
-		{ "conditional", CFG_BOOL,                                                    \
-		  "send If-None-Match where the API honours it (default true)" }
+/* clang-format off */
+#define ADAPTER_HTTP_CONFIG_KEYS \
+	{ "timeout", CFG_DURATION, "longest time for one request (default 60s)" }, \
+	{ "connect-timeout", CFG_DURATION, "longest time to connect (default 10s)" }, \
+	{ "low-speed-time", CFG_DURATION, \
+	  "abort a transfer slower than 10 bytes/s for this long (default 30s)" }, \
+	{ "max-response-size", CFG_INT, "largest response body, bytes (default 64m)" }, \
+	{ "backoff-max", CFG_DURATION, "longest wait after repeated failures (default 1h)" }, \
+	{ "host-concurrency", CFG_INT, "requests in flight per host (default per type)" }, \
+	{ "conditional", CFG_BOOL, "send If-None-Match where the API honours it (default true)" }
+/* clang-format on */
 
 /* ------------------------------------------------------------------ sources */
 
@@ -212,7 +213,7 @@ const struct config_key *source_type_config_keys(const char *type);
  * (ERR_CONFIG; ERR_NOTFOUND when there is no such section).
  */
 int adapter_source_new(const struct config *cfg, const char *name, struct adapter_source **out,
-		       struct err *err);
+                       struct err *err);
 void adapter_source_free(struct adapter_source *src);
 /* The source name folded to a KCIDB origin: lower-case, [^a-z0-9_] -> '_'. */
 char *adapter_default_origin(const char *source_name);
@@ -226,24 +227,24 @@ void adapter_output_free(struct adapter_output *out);
  * the source's origin when the object has none.
  */
 void adapter_add(struct adapter_output *out, const struct adapter_source *src, enum kcidb_type t,
-		 json_t *obj);
+                 json_t *obj);
 /*
  * Ask for a follow-up GET (printf-style URL).  ctx is stolen (may be NULL).
  * Returns the request so the caller can set cache_key.
  */
 struct adapter_request *adapter_request_add(struct adapter_output *out, unsigned kind,
-					    unsigned flags, json_t *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+                                            unsigned flags, json_t *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /*
  * A link key of a checkout (core/patchlink.h: how = "patch_id", "change_id",
  * "message_id", "commit"), stored with the unit so the checkout is linked to
  * matching mailing-list patches, now or when they arrive.
  */
 void adapter_link(struct adapter_output *out, const char *checkout_id, const char *how,
-		  const char *value);
+                  const char *value);
 /* Record a warning the engine logs with the source and URL (something skipped). */
 void adapter_note(struct adapter_output *out, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Replace out->cursor (reference stolen). */
 void adapter_set_cursor(struct adapter_output *out, json_t *cursor);
 void adapter_request_free(struct adapter_request *r);

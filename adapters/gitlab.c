@@ -40,17 +40,17 @@ struct gitlab {
 };
 
 static const struct config_key gitlab_keys[] = {
-	ADAPTER_HTTP_CONFIG_KEYS,
-	{ "project", CFG_STRING, "project id or path (group/project); repeat for several" },
-	{ "since", CFG_STRING, "where the first poll starts: a date-time or a duration back (7d)" },
-	{ "overlap", CFG_DURATION, "re-read window behind the cursor (default 5m)" },
-	{ "per-page", CFG_INT, "items per page, 1-100 (default 100)" },
-	{ "test-report", CFG_STRING,
-	  "none, summary, failures (default: full report when something failed) or all" },
-	{ "include-retried", CFG_BOOL, "also the jobs that were retried (default true)" },
-	{ "commit-statuses", CFG_BOOL, "external CI results on the pipeline's commit (default true)" },
-	{ "child-pipelines", CFG_BOOL, "also list source=parent_pipeline pipelines (default false)" },
-	{ NULL, 0, NULL },
+    ADAPTER_HTTP_CONFIG_KEYS,
+    {"project", CFG_STRING, "project id or path (group/project); repeat for several"},
+    {"since", CFG_STRING, "where the first poll starts: a date-time or a duration back (7d)"},
+    {"overlap", CFG_DURATION, "re-read window behind the cursor (default 5m)"},
+    {"per-page", CFG_INT, "items per page, 1-100 (default 100)"},
+    {"test-report", CFG_STRING,
+     "none, summary, failures (default: full report when something failed) or all"},
+    {"include-retried", CFG_BOOL, "also the jobs that were retried (default true)"},
+    {"commit-statuses", CFG_BOOL, "external CI results on the pipeline's commit (default true)"},
+    {"child-pipelines", CFG_BOOL, "also list source=parent_pipeline pipelines (default false)"},
+    {NULL, 0, NULL},
 };
 
 /* ------------------------------------------------------------ config */
@@ -81,9 +81,10 @@ static int gitlab_init(struct adapter_source *src, const struct config *cfg, str
 	}
 	g->nprojects = kit_config_all(cfg, src, "project", &g->projects);
 	if (!g->nprojects)
-		return err_set(err, ERR_CONFIG,
-			       "[source \"%s\"] project: missing (a project id or group/project path)",
-			       src->name);
+		return err_set(
+		    err, ERR_CONFIG,
+		    "[source \"%s\"] project: missing (a project id or group/project path)",
+		    src->name);
 	const char *since = config_get(cfg, "source", src->name, "since");
 	if (kit_check_since(src, since, err) < 0)
 		return -1;
@@ -91,8 +92,9 @@ static int gitlab_init(struct adapter_source *src, const struct config *cfg, str
 	g->overlap_us = config_get_duration(cfg, "source", src->name, "overlap", 300) * 1000000;
 	int64_t pp = config_get_int(cfg, "source", src->name, "per-page", 100);
 	if (pp < 1 || pp > 100)
-		return err_set(err, ERR_CONFIG, "[source \"%s\"] per-page: %lld is not within 1-100",
-			       src->name, (long long)pp);
+		return err_set(err, ERR_CONFIG,
+		               "[source \"%s\"] per-page: %lld is not within 1-100", src->name,
+		               (long long)pp);
 	g->per_page = (int)pp;
 	const char *rep = config_get_str(cfg, "source", src->name, "test-report", "failures");
 	if (!strcmp(rep, "none"))
@@ -104,9 +106,10 @@ static int gitlab_init(struct adapter_source *src, const struct config *cfg, str
 	else if (!strcmp(rep, "all"))
 		g->report = REPORT_ALL;
 	else
-		return err_set(err, ERR_CONFIG,
-			       "[source \"%s\"] test-report: '%s' is not none, summary, failures or all",
-			       src->name, rep);
+		return err_set(
+		    err, ERR_CONFIG,
+		    "[source \"%s\"] test-report: '%s' is not none, summary, failures or all",
+		    src->name, rep);
 	g->retried = config_get_bool(cfg, "source", src->name, "include-retried", 1);
 	g->statuses = config_get_bool(cfg, "source", src->name, "commit-statuses", 1);
 	g->child = config_get_bool(cfg, "source", src->name, "child-pipelines", 0);
@@ -139,7 +142,7 @@ static void project_url(struct buf *b, const struct gitlab *g, const char *proje
 static int terminal(const char *status)
 {
 	return status && (!strcmp(status, "success") || !strcmp(status, "failed") ||
-			  !strcmp(status, "canceled") || !strcmp(status, "skipped"));
+	                  !strcmp(status, "canceled") || !strcmp(status, "skipped"));
 }
 
 /* ------------------------------------------------------------ begin */
@@ -150,7 +153,7 @@ static void listing_key(struct buf *b, const char *project, int child)
 }
 
 static void list_request(const struct adapter_source *src, struct adapter_output *out,
-			 const char *project, int child, json_t *state, int64_t now)
+                         const char *project, int child, json_t *state, int64_t now)
 {
 	const struct gitlab *g = src->priv;
 	struct buf key = BUF_INIT, url = BUF_INIT;
@@ -169,10 +172,11 @@ static void list_request(const struct adapter_source *src, struct adapter_output
 	buf_addf(&url, "&order_by=updated_at&sort=asc&per_page=%d", g->per_page);
 	if (child)
 		buf_adds(&url, "&source=parent_pipeline");
-	json_t *ctx = json_pack("{s:s, s:s, s:b, s:o}", "listing", key.ptr, "project", project,
-				"child", child, "state", state ? json_deep_copy(state) : json_object());
+	json_t *ctx =
+	    json_pack("{s:s, s:s, s:b, s:o}", "listing", key.ptr, "project", project, "child",
+	              child, "state", state ? json_deep_copy(state) : json_object());
 	struct adapter_request *r =
-		adapter_request_add(out, K_PIPELINES, ADAPTER_REQ_NEXT, ctx, "%s", url.ptr);
+	    adapter_request_add(out, K_PIPELINES, ADAPTER_REQ_NEXT, ctx, "%s", url.ptr);
 	struct buf ck = BUF_INIT;
 	buf_addf(&ck, "pipelines:%s", key.ptr);
 	r->cache_key = buf_detach(&ck);
@@ -181,7 +185,7 @@ static void list_request(const struct adapter_source *src, struct adapter_output
 }
 
 static int gitlab_begin(const struct adapter_source *src, const json_t *cursor, int64_t now,
-			struct adapter_output *out, struct err *err)
+                        struct adapter_output *out, struct err *err)
 {
 	const struct gitlab *g = src->priv;
 	(void)err;
@@ -190,7 +194,7 @@ static int gitlab_begin(const struct adapter_source *src, const json_t *cursor, 
 			struct buf key = BUF_INIT;
 			listing_key(&key, g->projects[i], child);
 			list_request(src, out, g->projects[i], child,
-				     json_object_get(cursor, key.ptr), now);
+			             json_object_get(cursor, key.ptr), now);
 			buf_free(&key);
 		}
 	}
@@ -212,8 +216,7 @@ static char *repo_url(const char *web_url)
 	return xstrndup(web_url, (size_t)(p - web_url));
 }
 
-static json_t *pipeline_checkout(const struct adapter_source *src, const json_t *pl,
-				 json_int_t pid)
+static json_t *pipeline_checkout(const struct adapter_source *src, const json_t *pl, json_int_t pid)
 {
 	json_t *co = json_object();
 	char *id = id_of(src, "pipeline/%" JSON_INTEGER_FORMAT, pid);
@@ -266,30 +269,30 @@ static char *next_page_url(const struct adapter_response *resp)
 }
 
 static void pipeline_children(const struct adapter_source *src, struct adapter_output *out,
-			      const char *project, const json_t *pl, json_int_t pid)
+                              const char *project, const json_t *pl, json_int_t pid)
 {
 	const struct gitlab *g = src->priv;
 	struct buf base = BUF_INIT;
 	project_url(&base, g, project);
 	const char *status = kit_str(pl, "status");
 	const char *sha = kit_str(pl, "sha");
-	json_t *ctx = json_pack("{s:s, s:I, s:s?, s:b, s:[]}", "project", project, "pipeline",
-				(json_int_t)pid, "sha", sha, "terminal", terminal(status), "job_ids");
+	json_t *ctx =
+	    json_pack("{s:s, s:I, s:s?, s:b, s:[]}", "project", project, "pipeline",
+	              (json_int_t)pid, "sha", sha, "terminal", terminal(status), "job_ids");
 	adapter_request_add(out, K_JOBS, 0, ctx,
-			    "%s/pipelines/%" JSON_INTEGER_FORMAT "/jobs?per_page=100%s", base.ptr,
-			    pid, g->retried ? "&include_retried=true" : "");
+	                    "%s/pipelines/%" JSON_INTEGER_FORMAT "/jobs?per_page=100%s", base.ptr,
+	                    pid, g->retried ? "&include_retried=true" : "");
 	if (terminal(status) && g->report != REPORT_NONE)
-		adapter_request_add(out, K_SUMMARY, ADAPTER_REQ_OPTIONAL,
-				    json_pack("{s:s, s:I}", "project", project, "pipeline",
-					      (json_int_t)pid),
-				    "%s/pipelines/%" JSON_INTEGER_FORMAT "/test_report_summary",
-				    base.ptr, pid);
+		adapter_request_add(
+		    out, K_SUMMARY, ADAPTER_REQ_OPTIONAL,
+		    json_pack("{s:s, s:I}", "project", project, "pipeline", (json_int_t)pid),
+		    "%s/pipelines/%" JSON_INTEGER_FORMAT "/test_report_summary", base.ptr, pid);
 	buf_free(&base);
 }
 
 static int parse_pipelines(const struct adapter_source *src, const struct adapter_request *req,
-			   const struct adapter_response *resp, struct adapter_output *out,
-			   struct err *err)
+                           const struct adapter_response *resp, struct adapter_output *out,
+                           struct err *err)
 {
 	const struct gitlab *g = src->priv;
 	const char *listing = kit_str(req->ctx, "listing");
@@ -315,12 +318,11 @@ static int parse_pipelines(const struct adapter_source *src, const struct adapte
 			json_decref(seen);
 			free(max_s);
 			return err_set(err, ERR_INVALID, "%s: expected a list of pipelines",
-				       resp->url);
+			               resp->url);
 		}
 		size_t i;
 		json_t *pl;
-		json_array_foreach(list, i, pl)
-		{
+		json_array_foreach (list, i, pl) {
 			json_int_t pid;
 			const char *upd = kit_str(pl, "updated_at");
 			int64_t us;
@@ -351,8 +353,7 @@ static int parse_pipelines(const struct adapter_source *src, const struct adapte
 	json_t *pruned = json_object();
 	const char *k;
 	json_t *v;
-	json_object_foreach(seen, k, v)
-	{
+	json_object_foreach (seen, k, v) {
 		int64_t us;
 		if (json_is_string(v) && kit_time_us(json_string_value(v), &us) == 0 &&
 		    us >= max_us - g->overlap_us)
@@ -390,7 +391,8 @@ static const char *job_status(const char *status, const char *reason)
 	if (!strcmp(status, "canceled"))
 		return "MISS";
 	if (!strcmp(status, "failed")) {
-		if (!reason || !strcmp(reason, "script_failure") || !strcmp(reason, "unknown_failure"))
+		if (!reason || !strcmp(reason, "script_failure") ||
+		    !strcmp(reason, "unknown_failure"))
 			return "FAIL";
 		if (!strcmp(reason, "job_execution_timeout"))
 			return "ERROR";
@@ -400,7 +402,7 @@ static const char *job_status(const char *status, const char *reason)
 }
 
 static json_t *job_build(const struct adapter_source *src, const json_t *job, json_int_t jid,
-			 json_int_t pid)
+                         json_int_t pid)
 {
 	json_t *b = json_object();
 	char *id = id_of(src, "job/%" JSON_INTEGER_FORMAT, jid);
@@ -426,9 +428,9 @@ static json_t *job_build(const struct adapter_source *src, const json_t *job, js
 	}
 	json_t *misc = json_object();
 	json_object_set_new(misc, "job_id", json_integer(jid));
-	static const char *keys[] = { "name",           "stage",    "status",   "failure_reason",
-				      "allow_failure",  "web_url",  "ref",      "tag_list",
-				      "created_at",     "finished_at", "queued_duration", "coverage" };
+	static const char *keys[] = {
+	    "name", "stage",    "status",     "failure_reason", "allow_failure",   "web_url",
+	    "ref",  "tag_list", "created_at", "finished_at",    "queued_duration", "coverage"};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++)
 		kit_copy(misc, job, keys[i]);
 	json_t *runner = json_object_get(job, "runner");
@@ -439,8 +441,8 @@ static json_t *job_build(const struct adapter_source *src, const json_t *job, js
 }
 
 static int parse_jobs(const struct adapter_source *src, const struct adapter_request *req,
-		      const struct adapter_response *resp, struct adapter_output *out,
-		      struct err *err)
+                      const struct adapter_response *resp, struct adapter_output *out,
+                      struct err *err)
 {
 	const struct gitlab *g = src->priv;
 	json_int_t pid = json_integer_value(json_object_get(req->ctx, "pipeline"));
@@ -458,8 +460,7 @@ static int parse_jobs(const struct adapter_source *src, const struct adapter_req
 	}
 	size_t i;
 	json_t *job;
-	json_array_foreach(list, i, job)
-	{
+	json_array_foreach (list, i, job) {
 		json_int_t jid;
 		if (!json_is_object(job) || !kit_int(job, "id", &jid)) {
 			adapter_note(out, "skipped a job without id");
@@ -484,10 +485,11 @@ static int parse_jobs(const struct adapter_source *src, const struct adapter_req
 		project_url(&u, g, kit_str(req->ctx, "project"));
 		kit_url_escape(&shae, sha);
 		json_t *ctx = json_pack("{s:I, s:o}", "pipeline", (json_int_t)pid, "job_ids", ids);
-		adapter_request_add(out, K_STATUSES, 0, ctx,
-				    "%s/repository/commits/%s/statuses?pipeline_id=%" JSON_INTEGER_FORMAT
-				    "&all=true&per_page=100",
-				    u.ptr, shae.ptr, pid);
+		adapter_request_add(
+		    out, K_STATUSES, 0, ctx,
+		    "%s/repository/commits/%s/statuses?pipeline_id=%" JSON_INTEGER_FORMAT
+		    "&all=true&per_page=100",
+		    u.ptr, shae.ptr, pid);
 		buf_free(&u);
 		buf_free(&shae);
 	} else {
@@ -517,13 +519,15 @@ static int in_ids(const json_t *ids, json_int_t id)
 {
 	size_t i;
 	json_t *v;
-	json_array_foreach(ids, i, v) if (json_integer_value(v) == id) return 1;
+	json_array_foreach (ids, i, v)
+		if (json_integer_value(v) == id)
+			return 1;
 	return 0;
 }
 
 static int parse_statuses(const struct adapter_source *src, const struct adapter_request *req,
-			  const struct adapter_response *resp, struct adapter_output *out,
-			  struct err *err)
+                          const struct adapter_response *resp, struct adapter_output *out,
+                          struct err *err)
 {
 	json_int_t pid = json_integer_value(json_object_get(req->ctx, "pipeline"));
 	const json_t *jobs = json_object_get(req->ctx, "job_ids");
@@ -533,12 +537,11 @@ static int parse_statuses(const struct adapter_source *src, const struct adapter
 	if (!json_is_array(list)) {
 		json_decref(list);
 		return err_set(err, ERR_INVALID, "%s: expected a list of commit statuses",
-			       resp->url);
+		               resp->url);
 	}
 	size_t i;
 	json_t *cs;
-	json_array_foreach(list, i, cs)
-	{
+	json_array_foreach (list, i, cs) {
 		json_int_t sid;
 		if (!json_is_object(cs) || !kit_int(cs, "id", &sid))
 			continue;
@@ -559,14 +562,15 @@ static int parse_statuses(const struct adapter_source *src, const struct adapter
 			int64_t a, z;
 			if (kit_time_us(kit_str(cs, "started_at"), &a) == 0 &&
 			    kit_time_us(kit_str(cs, "finished_at"), &z) == 0 && z >= a)
-				json_object_set_new(b, "duration", json_real((double)(z - a) / 1e6));
+				json_object_set_new(b, "duration",
+				                    json_real((double)(z - a) / 1e6));
 			kit_set_uri(b, "log_url", kit_str(cs, "target_url"));
 			json_t *misc = json_object();
 			json_object_set_new(misc, "status_id", json_integer(sid));
 			json_object_set_new(misc, "external", json_true());
-			static const char *keys[] = { "name", "status", "description", "target_url",
-						      "ref", "allow_failure", "coverage",
-						      "created_at", "finished_at" };
+			static const char *keys[] = {"name",       "status",     "description",
+			                             "target_url", "ref",        "allow_failure",
+			                             "coverage",   "created_at", "finished_at"};
 			for (size_t k = 0; k < sizeof(keys) / sizeof(*keys); k++)
 				kit_copy(misc, cs, keys[k]);
 			json_t *author = json_object_get(cs, "author");
@@ -588,8 +592,8 @@ static int parse_statuses(const struct adapter_source *src, const struct adapter
 /* ------------------------------------------------------------ test reports */
 
 /* The build a suite's tests hang on: its job, or the pipeline's report build. */
-static char *suite_build(const struct adapter_source *src, const json_t *builds,
-			 const char *suite, json_int_t pid, struct adapter_output *out)
+static char *suite_build(const struct adapter_source *src, const json_t *builds, const char *suite,
+                         json_int_t pid, struct adapter_output *out)
 {
 	json_int_t jid;
 	if (kit_int(builds, suite, &jid))
@@ -597,7 +601,7 @@ static char *suite_build(const struct adapter_source *src, const json_t *builds,
 	char *bid = id_of(src, "pipeline/%" JSON_INTEGER_FORMAT "/report", pid);
 	char *co = id_of(src, "pipeline/%" JSON_INTEGER_FORMAT, pid);
 	json_t *b = json_pack("{s:s, s:s, s:s}", "id", bid, "checkout_id", co, "comment",
-			      "GitLab test report (no job recorded)");
+	                      "GitLab test report (no job recorded)");
 	adapter_add(out, src, KCIDB_BUILD, b);
 	free(co);
 	return bid;
@@ -619,8 +623,8 @@ static const char *case_status(const char *s)
 }
 
 static int parse_summary(const struct adapter_source *src, const struct adapter_request *req,
-			 const struct adapter_response *resp, struct adapter_output *out,
-			 struct err *err)
+                         const struct adapter_response *resp, struct adapter_output *out,
+                         struct err *err)
 {
 	const struct gitlab *g = src->priv;
 	if (resp->status != 200)
@@ -638,8 +642,7 @@ static int parse_summary(const struct adapter_source *src, const struct adapter_
 	json_int_t bad = 0;
 	size_t i;
 	json_t *s;
-	json_array_foreach(suites, i, s)
-	{
+	json_array_foreach (suites, i, s) {
 		const char *name = kit_str(s, "name");
 		if (!name)
 			continue;
@@ -655,27 +658,27 @@ static int parse_summary(const struct adapter_source *src, const struct adapter_
 		bad += f + e;
 		json_t *se = json_object_get(s, "suite_error");
 		int suite_err = se && !json_is_null(se);
-		const char *st = f > 0		    ? "FAIL"
-				 : (e > 0 || suite_err) ? "ERROR"
-				 : p > 0		    ? "PASS"
-				 : sk > 0		    ? "SKIP"
-							    : NULL;
+		const char *st = f > 0                  ? "FAIL"
+		                 : (e > 0 || suite_err) ? "ERROR"
+		                 : p > 0                ? "PASS"
+		                 : sk > 0               ? "SKIP"
+		                                        : NULL;
 		(void)total;
 		char *bid = suite_build(src, builds, name, pid, out);
 		struct buf tid = BUF_INIT, path = BUF_INIT;
 		buf_addf(&tid, "%s:pipeline/%" JSON_INTEGER_FORMAT "/suite/", src->origin, pid);
 		kit_id_part(&tid, name);
 		kit_path_segment(&path, name);
-		json_t *t = json_pack("{s:s, s:s, s:s}", "id", tid.ptr, "build_id", bid, "path",
-				      path.ptr);
+		json_t *t =
+		    json_pack("{s:s, s:s, s:s}", "id", tid.ptr, "build_id", bid, "path", path.ptr);
 		if (st)
 			json_object_set_new(t, "status", json_string(st));
 		kit_set_duration(t, "duration", json_object_get(s, "total_time"));
 		kit_set_str(t, "comment", name);
 		json_t *misc = json_object();
-		static const char *keys[] = { "total_count", "success_count", "failed_count",
-					      "skipped_count", "error_count", "build_ids",
-					      "suite_error" };
+		static const char *keys[] = {"total_count",   "success_count", "failed_count",
+		                             "skipped_count", "error_count",   "build_ids",
+		                             "suite_error"};
 		for (size_t k = 0; k < sizeof(keys) / sizeof(*keys); k++)
 			kit_copy(misc, s, keys[k]);
 		json_object_set_new(misc, "level", json_string("suite"));
@@ -690,8 +693,9 @@ static int parse_summary(const struct adapter_source *src, const struct adapter_
 		struct buf u = BUF_INIT;
 		project_url(&u, g, kit_str(req->ctx, "project"));
 		adapter_request_add(out, K_REPORT, ADAPTER_REQ_OPTIONAL,
-				    json_pack("{s:I, s:o}", "pipeline", pid, "builds", builds),
-				    "%s/pipelines/%" JSON_INTEGER_FORMAT "/test_report", u.ptr, pid);
+		                    json_pack("{s:I, s:o}", "pipeline", pid, "builds", builds),
+		                    "%s/pipelines/%" JSON_INTEGER_FORMAT "/test_report", u.ptr,
+		                    pid);
 		buf_free(&u);
 	} else {
 		json_decref(builds);
@@ -707,8 +711,7 @@ static void output_text(struct buf *b, const json_t *v)
 	} else if (json_is_array(v)) {
 		size_t i;
 		json_t *x;
-		json_array_foreach(v, i, x)
-		{
+		json_array_foreach (v, i, x) {
 			if (i)
 				buf_addch(b, '\n');
 			output_text(b, x);
@@ -721,8 +724,8 @@ static void output_text(struct buf *b, const json_t *v)
 }
 
 static int parse_report(const struct adapter_source *src, const struct adapter_request *req,
-			const struct adapter_response *resp, struct adapter_output *out,
-			struct err *err)
+                        const struct adapter_response *resp, struct adapter_output *out,
+                        struct err *err)
 {
 	if (resp->status != 200)
 		return 0;
@@ -738,8 +741,7 @@ static int parse_report(const struct adapter_source *src, const struct adapter_r
 	}
 	size_t i;
 	json_t *s;
-	json_array_foreach(suites, i, s)
-	{
+	json_array_foreach (suites, i, s) {
 		const char *suite = kit_str(s, "name");
 		json_t *cases = json_object_get(s, "test_cases");
 		if (!suite || !json_is_array(cases))
@@ -747,14 +749,14 @@ static int parse_report(const struct adapter_source *src, const struct adapter_r
 		char *bid = suite_build(src, builds, suite, pid, out);
 		size_t k;
 		json_t *c;
-		json_array_foreach(cases, k, c)
-		{
+		json_array_foreach (cases, k, c) {
 			const char *name = kit_str(c, "name");
 			const char *cls = kit_str(c, "classname");
 			if (!name)
 				continue;
 			struct buf tid = BUF_INIT, path = BUF_INIT, log = BUF_INIT;
-			buf_addf(&tid, "%s:pipeline/%" JSON_INTEGER_FORMAT "/test/", src->origin, pid);
+			buf_addf(&tid, "%s:pipeline/%" JSON_INTEGER_FORMAT "/test/", src->origin,
+			         pid);
 			kit_id_part(&tid, suite);
 			buf_addch(&tid, '/');
 			kit_id_part(&tid, cls ? cls : "");
@@ -768,7 +770,7 @@ static int parse_report(const struct adapter_source *src, const struct adapter_r
 			buf_addch(&path, '.');
 			kit_path_segment(&path, name);
 			json_t *t = json_pack("{s:s, s:s, s:s}", "id", tid.ptr, "build_id", bid,
-					      "path", path.ptr);
+			                      "path", path.ptr);
 			const char *st = case_status(kit_str(c, "status"));
 			if (st)
 				json_object_set_new(t, "status", json_string(st));
@@ -786,7 +788,7 @@ static int parse_report(const struct adapter_source *src, const struct adapter_r
 			json_t *files = json_array();
 			if (att && fmt_is_uri(att))
 				json_array_append_new(files, json_pack("{s:s, s:s}", "name",
-								       "attachment", "url", att));
+				                                       "attachment", "url", att));
 			if (json_array_size(files))
 				json_object_set_new(t, "output_files", files);
 			else
@@ -810,8 +812,8 @@ static int parse_report(const struct adapter_source *src, const struct adapter_r
 }
 
 static int gitlab_parse(const struct adapter_source *src, const struct adapter_request *req,
-			const struct adapter_response *resp, struct adapter_output *out,
-			struct err *err)
+                        const struct adapter_response *resp, struct adapter_output *out,
+                        struct err *err)
 {
 	switch (req->kind) {
 	case K_PIPELINES:
@@ -829,13 +831,13 @@ static int gitlab_parse(const struct adapter_source *src, const struct adapter_r
 }
 
 const struct adapter adapter_gitlab = {
-	.name = "gitlab",
-	.config_keys = gitlab_keys,
-	.default_origin = NULL,
-	.max_host_requests = 4,
-	.init = gitlab_init,
-	.fini = gitlab_fini,
-	.begin = gitlab_begin,
-	.parse = gitlab_parse,
-	.auth = gitlab_auth,
+    .name = "gitlab",
+    .config_keys = gitlab_keys,
+    .default_origin = NULL,
+    .max_host_requests = 4,
+    .init = gitlab_init,
+    .fini = gitlab_fini,
+    .begin = gitlab_begin,
+    .parse = gitlab_parse,
+    .auth = gitlab_auth,
 };

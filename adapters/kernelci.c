@@ -40,14 +40,14 @@ struct kci {
 };
 
 static const struct config_key kci_keys[] = {
-	ADAPTER_HTTP_CONFIG_KEYS,
-	{ "mode", CFG_STRING, "events (default: the event history) or nodes (updated__gt)" },
-	{ "since", CFG_STRING, "where the first poll starts: a date-time or a duration back (7d)" },
-	{ "overlap", CFG_DURATION, "re-read window behind the cursor (default 1m)" },
-	{ "page-size", CFG_INT, "items per request, 1-1000 (default 100)" },
-	{ "filter", CFG_STRING, "extra query parameter (kind=test, data.kernel_revision.tree=mainline)" },
-	{ "suite-map", CFG_STRING, "JOB=SUITE: test path name for a Maestro job (baseline=boot)" },
-	{ NULL, 0, NULL },
+    ADAPTER_HTTP_CONFIG_KEYS,
+    {"mode", CFG_STRING, "events (default: the event history) or nodes (updated__gt)"},
+    {"since", CFG_STRING, "where the first poll starts: a date-time or a duration back (7d)"},
+    {"overlap", CFG_DURATION, "re-read window behind the cursor (default 1m)"},
+    {"page-size", CFG_INT, "items per request, 1-1000 (default 100)"},
+    {"filter", CFG_STRING, "extra query parameter (kind=test, data.kernel_revision.tree=mainline)"},
+    {"suite-map", CFG_STRING, "JOB=SUITE: test path name for a Maestro job (baseline=boot)"},
+    {NULL, 0, NULL},
 };
 
 static void kci_fini(struct adapter_source *src)
@@ -74,7 +74,7 @@ static int kci_init(struct adapter_source *src, const struct config *cfg, struct
 		k->events = 1;
 	else if (strcmp(mode, "nodes"))
 		return err_set(err, ERR_CONFIG, "[source \"%s\"] mode: '%s' is not events or nodes",
-			       name, mode);
+		               name, mode);
 	const char *since = config_get(cfg, "source", name, "since");
 	if (kit_check_since(src, since, err) < 0)
 		return -1;
@@ -82,15 +82,16 @@ static int kci_init(struct adapter_source *src, const struct config *cfg, struct
 	k->overlap_us = config_get_duration(cfg, "source", name, "overlap", 60) * 1000000;
 	int64_t l = config_get_int(cfg, "source", name, "page-size", 100);
 	if (l < 1 || l > 1000)
-		return err_set(err, ERR_CONFIG, "[source \"%s\"] page-size: %lld is not within 1-1000",
-			       name, (long long)l);
+		return err_set(err, ERR_CONFIG,
+		               "[source \"%s\"] page-size: %lld is not within 1-1000", name,
+		               (long long)l);
 	k->limit = (int)l;
 	size_t nf = kit_config_all(cfg, src, "filter", &k->filters);
 	for (size_t i = 0; i < nf; i++)
 		if (!strchr(k->filters[i], '=') || k->filters[i][0] == '=')
 			return err_set(err, ERR_CONFIG,
-				       "[source \"%s\"] filter: '%s' is not KEY=VALUE", name,
-				       k->filters[i]);
+			               "[source \"%s\"] filter: '%s' is not KEY=VALUE", name,
+			               k->filters[i]);
 	k->suites = json_pack("{s:s}", "baseline", "boot");
 	char **maps;
 	size_t nm = kit_config_all(cfg, src, "suite-map", &maps);
@@ -98,8 +99,9 @@ static int kci_init(struct adapter_source *src, const struct config *cfg, struct
 		char *eq = strchr(maps[i], '=');
 		if (!eq || eq == maps[i] || !eq[1]) {
 			kit_strv_free(maps);
-			return err_set(err, ERR_CONFIG, "[source \"%s\"] suite-map: '%s' is not JOB=SUITE",
-				       name, maps[i]);
+			return err_set(err, ERR_CONFIG,
+			               "[source \"%s\"] suite-map: '%s' is not JOB=SUITE", name,
+			               maps[i]);
 		}
 		*eq = '\0';
 		json_object_set_new(k->suites, maps[i], json_string(eq + 1));
@@ -133,7 +135,7 @@ static void list_url(struct buf *url, const struct kci *k, const char *from, jso
 }
 
 static int kci_begin(const struct adapter_source *src, const json_t *cursor, int64_t now,
-		     struct adapter_output *out, struct err *err)
+                     struct adapter_output *out, struct err *err)
 {
 	const struct kci *k = src->priv;
 	(void)err;
@@ -148,10 +150,11 @@ static int kci_begin(const struct adapter_source *src, const json_t *cursor, int
 	struct buf url = BUF_INIT;
 	list_url(&url, k, from, 0);
 	json_t *seen = json_object_get(cursor, "seen");
-	json_t *ctx = json_pack("{s:s, s:I, s:s?, s:o}", "from", from, "offset", (json_int_t)0,
-				"cursor_from", c, "seen", seen ? json_deep_copy(seen) : json_object());
+	json_t *ctx =
+	    json_pack("{s:s, s:I, s:s?, s:o}", "from", from, "offset", (json_int_t)0, "cursor_from",
+	              c, "seen", seen ? json_deep_copy(seen) : json_object());
 	adapter_request_add(out, k->events ? K_EVENTS : K_NODES, ADAPTER_REQ_NEXT, ctx, "%s",
-			    url.ptr);
+	                    url.ptr);
 	buf_free(&url);
 	return 0;
 }
@@ -216,8 +219,9 @@ static json_t *map_checkout(const struct adapter_source *src, const json_t *n)
 		json_t *t = json_array();
 		size_t i;
 		json_t *v;
-		json_array_foreach(tags, i, v) if (json_is_string(v))
-			json_array_append(t, v);
+		json_array_foreach (tags, i, v)
+			if (json_is_string(v))
+				json_array_append(t, v);
 		json_object_set_new(co, "git_commit_tags", t);
 	}
 	kit_set_str(co, "git_commit_message", kit_str(kr, "commit_message"));
@@ -234,15 +238,14 @@ static json_t *map_checkout(const struct adapter_source *src, const json_t *n)
 }
 
 static void add_artifacts(json_t *obj, const json_t *artifacts, const char *skip1,
-			  const char *skip2)
+                          const char *skip2)
 {
 	if (!json_is_object(artifacts))
 		return;
 	json_t *files = json_array();
 	const char *name;
 	json_t *url;
-	json_object_foreach((json_t *)artifacts, name, url)
-	{
+	json_object_foreach ((json_t *)artifacts, name, url) {
 		if (!strcmp(name, skip1) || !strcmp(name, skip2) || !json_is_string(url))
 			continue;
 		json_t *tmp = json_object();
@@ -250,11 +253,12 @@ static void add_artifacts(json_t *obj, const json_t *artifacts, const char *skip
 		if (json_object_get(tmp, "url")) {
 			struct buf nm = BUF_INIT;
 			for (const char *p = name; *p; p++)
-				buf_addch(&nm, *p == '/' ? '_' : *p); /* resource names hold no '/' */
+				buf_addch(&nm,
+				          *p == '/' ? '_' : *p); /* resource names hold no '/' */
 			if (nm.len)
-				json_array_append_new(files, json_pack("{s:s, s:O}", "name", nm.ptr,
-								       "url",
-								       json_object_get(tmp, "url")));
+				json_array_append_new(files,
+				                      json_pack("{s:s, s:O}", "name", nm.ptr, "url",
+				                                json_object_get(tmp, "url")));
 			buf_free(&nm);
 		}
 		json_decref(tmp);
@@ -309,8 +313,8 @@ static json_t *map_build(const struct adapter_source *src, const json_t *n)
 			st = "ERROR"; /* incomplete, or failed with an infrastructure error code */
 		json_object_set_new(b, "status", json_string(st));
 	}
-	static const char *const keys[] = { "platform", "runtime", "job_id", "job_context",
-					    "kernel_type", "config_full", "fragments", NULL };
+	static const char *const keys[] = {"platform",    "runtime",     "job_id",    "job_context",
+	                                   "kernel_type", "config_full", "fragments", NULL};
 	json_t *misc = json_object();
 	misc_from(misc, data, keys);
 	if (code && strcmp(code, "node_timeout")) {
@@ -337,13 +341,19 @@ static const char *test_status(const json_t *n)
 	if (!strcmp(result, "skip"))
 		return "SKIP";
 	if (!strcmp(result, "incomplete")) {
-		static const char *const errored[] = { "Canceled", "LAVATimeout", "MultinodeTimeout",
-						       "node_timeout", "Test", NULL };
-		static const char *const missed[] = { "Bug", "Configuration", "Infrastructure",
-						      "invalid_job_params", "Job",
-						      "job_generation_error", "ObjectNotPersisted",
-						      "RequestBodyTooLarge", "submit_error",
-						      "kbuild_internal_error", NULL };
+		static const char *const errored[] = {
+		    "Canceled", "LAVATimeout", "MultinodeTimeout", "node_timeout", "Test", NULL};
+		static const char *const missed[] = {"Bug",
+		                                     "Configuration",
+		                                     "Infrastructure",
+		                                     "invalid_job_params",
+		                                     "Job",
+		                                     "job_generation_error",
+		                                     "ObjectNotPersisted",
+		                                     "RequestBodyTooLarge",
+		                                     "submit_error",
+		                                     "kbuild_internal_error",
+		                                     NULL};
 		const char *code = kit_str(json_object_get(n, "data"), "error_code");
 		for (const char *const *c = errored; code && *c; c++)
 			if (!strcmp(code, *c))
@@ -390,7 +400,7 @@ static char *test_path(const struct kci *k, const json_t *n, int checkout_child)
 }
 
 static json_t *map_test(const struct adapter_source *src, const json_t *n, const char *build_id,
-			int checkout_child)
+                        int checkout_child)
 {
 	const struct kci *k = src->priv;
 	const json_t *data = json_object_get(n, "data");
@@ -415,7 +425,7 @@ static json_t *map_test(const struct adapter_source *src, const json_t *n, const
 	kit_set_str(t, "comment", c.ptr);
 	buf_free(&c);
 	json_t *env_misc = json_object();
-	static const char *const env_keys[] = { "platform", "job_id", "job_context", "device", NULL };
+	static const char *const env_keys[] = {"platform", "job_id", "job_context", "device", NULL};
 	misc_from(env_misc, data, env_keys);
 	json_t *env = json_object();
 	if (runtime) {
@@ -437,8 +447,8 @@ static json_t *map_test(const struct adapter_source *src, const json_t *n, const
 	kit_set_uri(t, "log_url", log ? log : kit_str(art, "test_log"));
 	add_artifacts(t, art, "lava_log", "test_log");
 	json_t *misc = json_object();
-	static const char *const keys[] = { "test_source", "test_revision", "compiler",
-					    "kernel_type", "arch", "runtime", NULL };
+	static const char *const keys[] = {
+	    "test_source", "test_revision", "compiler", "kernel_type", "arch", "runtime", NULL};
 	misc_from(misc, data, keys);
 	if (st && strcmp(st, "PASS")) {
 		kit_copy(misc, data, "error_code");
@@ -454,7 +464,7 @@ static json_t *map_test(const struct adapter_source *src, const json_t *n, const
 
 /* The dummy build of tests that hang off a checkout (send_kcidb.py's ids). */
 static char *dummy_build(const struct adapter_source *src, struct adapter_output *out,
-			 const json_t *checkout, const char *arch)
+                         const json_t *checkout, const char *arch)
 {
 	struct buf id = BUF_INIT;
 	buf_addf(&id, "%s:dummy_%s", src->origin, node_id(checkout));
@@ -462,7 +472,7 @@ static char *dummy_build(const struct adapter_source *src, struct adapter_output
 		buf_addf(&id, "_%s", arch);
 	char *co = mid(src, node_id(checkout));
 	json_t *b = json_pack("{s:s, s:s, s:s}", "id", id.ptr, "checkout_id", co, "comment",
-			      "Dummy build for tests hanging from checkout");
+	                      "Dummy build for tests hanging from checkout");
 	kit_set_time(b, "start_time", kit_str(checkout, "created"));
 	kit_set_arch(b, "architecture", arch);
 	adapter_add(out, src, KCIDB_BUILD, b);
@@ -475,17 +485,15 @@ static char *dummy_build(const struct adapter_source *src, struct adapter_output
  * checkout reached by climbing from them.
  */
 static void emit_waiting(const struct adapter_source *src, struct adapter_output *out,
-			 const json_t *waiting, const json_t *anc)
+                         const json_t *waiting, const json_t *anc)
 {
 	int is_checkout = node_kind(anc) == N_CHECKOUT;
 	size_t i;
 	json_t *t;
-	json_array_foreach(waiting, i, t)
-	{
-		char *bid = is_checkout
-				    ? dummy_build(src, out, anc,
-						  kit_str(json_object_get(t, "data"), "arch"))
-				    : mid(src, node_id(anc));
+	json_array_foreach (waiting, i, t) {
+		char *bid = is_checkout ? dummy_build(src, out, anc,
+		                                      kit_str(json_object_get(t, "data"), "arch"))
+		                        : mid(src, node_id(anc));
 		json_t *obj = map_test(src, t, bid, is_checkout);
 		if (obj)
 			adapter_add(out, src, KCIDB_TEST, obj);
@@ -502,7 +510,7 @@ static void emit_waiting(const struct adapter_source *src, struct adapter_output
  * when the chain ends without one).
  */
 static int climb_page(const struct adapter_source *src, struct adapter_output *out,
-		      const json_t *page, const char *parent, json_t *waiting, const char **target)
+                      const json_t *page, const char *parent, json_t *waiting, const char **target)
 {
 	for (int depth = 0; parent && depth < 16; depth++) {
 		const json_t *p = json_object_get(page, parent);
@@ -520,14 +528,14 @@ static int climb_page(const struct adapter_source *src, struct adapter_output *o
 }
 
 static void climb_request(const struct adapter_source *src, struct adapter_output *out,
-			  const char *target, json_t *waiting, json_int_t depth)
+                          const char *target, json_t *waiting, json_int_t depth)
 {
 	const struct kci *k = src->priv;
 	struct buf pe = BUF_INIT;
 	kit_url_escape(&pe, target);
 	adapter_request_add(out, K_PARENT, ADAPTER_REQ_OPTIONAL,
-			    json_pack("{s:O, s:I}", "waiting", waiting, "depth", depth), "%s/node/%s",
-			    k->base, pe.ptr);
+	                    json_pack("{s:O, s:I}", "waiting", waiting, "depth", depth),
+	                    "%s/node/%s", k->base, pe.ptr);
 	buf_free(&pe);
 }
 
@@ -535,9 +543,9 @@ static void note_orphans(struct adapter_output *out, const json_t *waiting)
 {
 	size_t i;
 	json_t *t;
-	json_array_foreach(waiting, i, t)
+	json_array_foreach (waiting, i, t)
 		adapter_note(out, "test node %s has no kbuild or checkout above it; skipped",
-			     node_id(t));
+		             node_id(t));
 }
 
 static void map_nodes(const struct adapter_source *src, struct adapter_output *out, json_t *nodes)
@@ -546,10 +554,11 @@ static void map_nodes(const struct adapter_source *src, struct adapter_output *o
 	json_t *page = json_object();
 	size_t i;
 	json_t *n;
-	json_array_foreach(nodes, i, n) if (node_id(n)) json_object_set(page, node_id(n), n);
+	json_array_foreach (nodes, i, n)
+		if (node_id(n))
+			json_object_set(page, node_id(n), n);
 	json_t *groups = json_object(); /* parent id -> tests waiting on it */
-	json_array_foreach(nodes, i, n)
-	{
+	json_array_foreach (nodes, i, n) {
 		switch (node_kind(n)) {
 		case N_CHECKOUT:
 			adapter_add(out, src, KCIDB_CHECKOUT, map_checkout(src, n));
@@ -559,13 +568,15 @@ static void map_nodes(const struct adapter_source *src, struct adapter_output *o
 			if (b)
 				adapter_add(out, src, KCIDB_BUILD, b);
 			else
-				adapter_note(out, "kbuild node %s has no parent; skipped", node_id(n));
+				adapter_note(out, "kbuild node %s has no parent; skipped",
+				             node_id(n));
 			break;
 		}
 		case N_TEST: {
 			const char *parent = kit_str(n, "parent");
 			if (!parent) {
-				adapter_note(out, "test node %s has no parent; skipped", node_id(n));
+				adapter_note(out, "test node %s has no parent; skipped",
+				             node_id(n));
 				break;
 			}
 			json_t *g = json_object_get(groups, parent);
@@ -584,8 +595,7 @@ static void map_nodes(const struct adapter_source *src, struct adapter_output *o
 	json_t *targets = json_object();
 	const char *parent;
 	json_t *g;
-	json_object_foreach(groups, parent, g)
-	{
+	json_object_foreach (groups, parent, g) {
 		const char *target = NULL;
 		if (climb_page(src, out, page, parent, g, &target))
 			continue;
@@ -598,7 +608,8 @@ static void map_nodes(const struct adapter_source *src, struct adapter_output *o
 			json_object_set_new(targets, target, json_array());
 		json_array_extend(json_object_get(targets, target), g);
 	}
-	json_object_foreach(targets, parent, g) climb_request(src, out, parent, g, 0);
+	json_object_foreach (targets, parent, g)
+		climb_request(src, out, parent, g, 0);
 	json_decref(targets);
 	json_decref(groups);
 	json_decref(page);
@@ -607,8 +618,8 @@ static void map_nodes(const struct adapter_source *src, struct adapter_output *o
 /* ------------------------------------------------------------ parse */
 
 static int parse_list(const struct adapter_source *src, const struct adapter_request *req,
-		      const struct adapter_response *resp, struct adapter_output *out,
-		      struct err *err)
+                      const struct adapter_response *resp, struct adapter_output *out,
+                      struct err *err)
 {
 	const struct kci *k = src->priv;
 	int events = req->kind == K_EVENTS;
@@ -619,7 +630,7 @@ static int parse_list(const struct adapter_source *src, const struct adapter_req
 	if (!json_is_array(items)) {
 		json_decref(body);
 		return err_set(err, ERR_INVALID, "%s: expected a list of %s", resp->url,
-			       events ? "events" : "nodes");
+		               events ? "events" : "nodes");
 	}
 	json_t *seen = json_deep_copy(json_object_get(req->ctx, "seen"));
 	if (!json_is_object(seen)) {
@@ -634,8 +645,7 @@ static int parse_list(const struct adapter_source *src, const struct adapter_req
 	json_t *nodes = json_array(), *fetch = json_array();
 	size_t i;
 	json_t *it;
-	json_array_foreach(items, i, it)
-	{
+	json_array_foreach (items, i, it) {
 		const char *key = events ? kit_str(it, "id") : node_id(it);
 		const char *ts = events ? kit_str(it, "timestamp") : kit_str(it, "updated");
 		int64_t us;
@@ -670,12 +680,11 @@ static int parse_list(const struct adapter_source *src, const struct adapter_req
 	json_decref(body);
 	map_nodes(src, out, nodes);
 	json_decref(nodes);
-	json_array_foreach(fetch, i, it)
-	{
+	json_array_foreach (fetch, i, it) {
 		struct buf e = BUF_INIT;
 		kit_url_escape(&e, json_string_value(it));
 		adapter_request_add(out, K_NODE, ADAPTER_REQ_OPTIONAL, NULL, "%s/node/%s", k->base,
-				    e.ptr);
+		                    e.ptr);
 		buf_free(&e);
 	}
 	json_decref(fetch);
@@ -702,8 +711,7 @@ static int parse_list(const struct adapter_source *src, const struct adapter_req
 	json_t *pruned = json_object();
 	const char *key;
 	json_t *v;
-	json_object_foreach(seen, key, v)
-	{
+	json_object_foreach (seen, key, v) {
 		int64_t us;
 		if (kit_time_us(json_string_value(v), &us) == 0 && us >= c_us - k->overlap_us)
 			json_object_set(pruned, key, v);
@@ -715,17 +723,17 @@ static int parse_list(const struct adapter_source *src, const struct adapter_req
 }
 
 static int parse_parent(const struct adapter_source *src, const struct adapter_request *req,
-			const struct adapter_response *resp, struct adapter_output *out,
-			struct err *err)
+                        const struct adapter_response *resp, struct adapter_output *out,
+                        struct err *err)
 {
 	const struct kci *k = src->priv;
 	json_t *waiting = json_object_get(req->ctx, "waiting");
 	if (resp->status != 200) {
 		size_t i;
 		json_t *t;
-		json_array_foreach(waiting, i, t)
+		json_array_foreach (waiting, i, t)
 			adapter_note(out, "test node %s: an ancestor is gone (HTTP %ld); skipped",
-				     node_id(t), resp->status);
+			             node_id(t), resp->status);
 		return 0;
 	}
 	(void)k;
@@ -750,8 +758,8 @@ static int parse_parent(const struct adapter_source *src, const struct adapter_r
 }
 
 static int parse_node(const struct adapter_source *src, const struct adapter_request *req,
-		      const struct adapter_response *resp, struct adapter_output *out,
-		      struct err *err)
+                      const struct adapter_response *resp, struct adapter_output *out,
+                      struct err *err)
 {
 	(void)req;
 	if (resp->status != 200) {
@@ -773,8 +781,8 @@ static int parse_node(const struct adapter_source *src, const struct adapter_req
 }
 
 static int kci_parse(const struct adapter_source *src, const struct adapter_request *req,
-		     const struct adapter_response *resp, struct adapter_output *out,
-		     struct err *err)
+                     const struct adapter_response *resp, struct adapter_output *out,
+                     struct err *err)
 {
 	switch (req->kind) {
 	case K_EVENTS:
@@ -789,13 +797,13 @@ static int kci_parse(const struct adapter_source *src, const struct adapter_requ
 }
 
 const struct adapter adapter_kernelci = {
-	.name = "kernelci",
-	.config_keys = kci_keys,
-	.default_origin = "maestro",
-	.max_host_requests = 4,
-	.init = kci_init,
-	.fini = kci_fini,
-	.begin = kci_begin,
-	.parse = kci_parse,
-	.auth = NULL, /* reads are anonymous; a token is sent as Bearer */
+    .name = "kernelci",
+    .config_keys = kci_keys,
+    .default_origin = "maestro",
+    .max_host_requests = 4,
+    .init = kci_init,
+    .fini = kci_fini,
+    .begin = kci_begin,
+    .parse = kci_parse,
+    .auth = NULL, /* reads are anonymous; a token is sent as Bearer */
 };

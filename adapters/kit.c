@@ -139,8 +139,8 @@ void kit_time_naive(int64_t us, char sep, int frac, char out[40])
 	struct tm tm;
 	int64_t f;
 	civil(us, &tm, &f);
-	int n = snprintf(out, 40, "%04d-%02d-%02d%c%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-			 tm.tm_mday, sep, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	int n = snprintf(out, 40, "%04d-%02d-%02d%c%02d:%02d:%02d", tm.tm_year + 1900,
+	                 tm.tm_mon + 1, tm.tm_mday, sep, tm.tm_hour, tm.tm_min, tm.tm_sec);
 	if (frac == 3)
 		snprintf(out + n, 40 - (size_t)n, ".%03lld", (long long)(f / 1000));
 	else if (frac == 6)
@@ -202,9 +202,9 @@ int kit_check_since(const struct adapter_source *src, const char *since, struct 
 	int64_t us;
 	if (since && kit_since(since, 0, &us) < 0)
 		return err_set(err, ERR_CONFIG,
-			       "[source \"%s\"] since: '%s' is neither a date-time "
-			       "(2024-01-31T00:00:00Z) nor a duration back from now (7d)",
-			       src->name, since);
+		               "[source \"%s\"] since: '%s' is neither a date-time "
+		               "(2024-01-31T00:00:00Z) nor a duration back from now (7d)",
+		               src->name, since);
 	return 0;
 }
 
@@ -357,7 +357,7 @@ char *kit_url_with_param(const char *url, const char *name, const char *value)
 }
 
 size_t kit_config_all(const struct config *cfg, const struct adapter_source *src, const char *key,
-		      char ***out)
+                      char ***out)
 {
 	const char **vals;
 	size_t n = config_get_all(cfg, "source", src->name, key, &vals);

@@ -32,12 +32,12 @@ int kit_int(const json_t *o, const char *key, json_int_t *out);
 char *kit_text(const json_t *o, const char *key);
 
 /* Setters: set only when v is acceptable for the KCIDB format. */
-void kit_set_str(json_t *obj, const char *key, const char *v);        /* any non-empty string */
-void kit_set_uri(json_t *obj, const char *key, const char *v);        /* format uri */
-void kit_set_https(json_t *obj, const char *key, const char *v);      /* uri and https:// */
-void kit_set_commit(json_t *obj, const char *key, const char *v);     /* 40 lower-case hex */
-void kit_set_email(json_t *obj, const char *key, const char *v);      /* format email; <> stripped */
-void kit_set_arch(json_t *obj, const char *key, const char *v);       /* ^[a-z0-9_]*$ */
+void kit_set_str(json_t *obj, const char *key, const char *v);    /* any non-empty string */
+void kit_set_uri(json_t *obj, const char *key, const char *v);    /* format uri */
+void kit_set_https(json_t *obj, const char *key, const char *v);  /* uri and https:// */
+void kit_set_commit(json_t *obj, const char *key, const char *v); /* 40 lower-case hex */
+void kit_set_email(json_t *obj, const char *key, const char *v);  /* format email; <> stripped */
+void kit_set_arch(json_t *obj, const char *key, const char *v);   /* ^[a-z0-9_]*$ */
 /* A time in any of the upstream forms, written as RFC 3339 UTC (naive = UTC). */
 void kit_set_time(json_t *obj, const char *key, const char *v);
 /* The last 16384 code points of text (KCIDB log_excerpt limit), when non-empty. */
@@ -85,7 +85,7 @@ char *kit_url_with_param(const char *url, const char *name, const char *value);
 
 /* Read a multi-valued key of [source NAME] into a NULL-terminated array (caller frees array). */
 size_t kit_config_all(const struct config *cfg, const struct adapter_source *src, const char *key,
-		      char ***out);
+                      char ***out);
 void kit_strv_free(char **v);
 
 #endif

@@ -43,13 +43,13 @@ struct pw {
 };
 
 static const struct config_key pw_keys[] = {
-	ADAPTER_HTTP_CONFIG_KEYS,
-	{ "project", CFG_STRING, "project link name or id (default: every project)" },
-	{ "since", CFG_STRING, "where the first poll starts: a date-time or a duration back (7d)" },
-	{ "overlap", CFG_DURATION, "re-read window behind the cursor (default 2m)" },
-	{ "per-page", CFG_INT, "events per page, 1-250 (default 100)" },
-	{ "series", CFG_BOOL, "a checkout per completed series (default true)" },
-	{ NULL, 0, NULL },
+    ADAPTER_HTTP_CONFIG_KEYS,
+    {"project", CFG_STRING, "project link name or id (default: every project)"},
+    {"since", CFG_STRING, "where the first poll starts: a date-time or a duration back (7d)"},
+    {"overlap", CFG_DURATION, "re-read window behind the cursor (default 2m)"},
+    {"per-page", CFG_INT, "events per page, 1-250 (default 100)"},
+    {"series", CFG_BOOL, "a checkout per completed series (default true)"},
+    {NULL, 0, NULL},
 };
 
 static void pw_fini(struct adapter_source *src)
@@ -86,8 +86,9 @@ static int pw_init(struct adapter_source *src, const struct config *cfg, struct 
 	p->overlap_us = config_get_duration(cfg, "source", name, "overlap", 120) * 1000000;
 	int64_t pp = config_get_int(cfg, "source", name, "per-page", 100);
 	if (pp < 1 || pp > 250)
-		return err_set(err, ERR_CONFIG, "[source \"%s\"] per-page: %lld is not within 1-250",
-			       name, (long long)pp);
+		return err_set(err, ERR_CONFIG,
+		               "[source \"%s\"] per-page: %lld is not within 1-250", name,
+		               (long long)pp);
 	p->per_page = (int)pp;
 	p->series = config_get_bool(cfg, "source", name, "series", 1);
 	return 0;
@@ -101,7 +102,7 @@ static void pw_auth(const struct adapter_source *src, const char *token, struct 
 }
 
 static int pw_begin(const struct adapter_source *src, const json_t *cursor, int64_t now,
-		    struct adapter_output *out, struct err *err)
+                    struct adapter_output *out, struct err *err)
 {
 	const struct pw *p = src->priv;
 	(void)err;
@@ -126,7 +127,7 @@ static int pw_begin(const struct adapter_source *src, const json_t *cursor, int6
 	buf_addf(&url, "&per_page=%d", p->per_page);
 	json_t *seen = json_object_get(cursor, "seen");
 	json_t *ctx = json_pack("{s:s?, s:o}", "since", c, "seen",
-				seen ? json_deep_copy(seen) : json_object());
+	                        seen ? json_deep_copy(seen) : json_object());
 	adapter_request_add(out, K_EVENTS, ADAPTER_REQ_NEXT, ctx, "%s", url.ptr);
 	buf_free(&url);
 	return 0;
@@ -149,7 +150,7 @@ static void set_project(json_t *co, const json_t *project)
 
 /* The checkout of a patch, from the short patch form every event carries. */
 static json_t *patch_checkout(const struct adapter_source *src, const json_t *patch,
-			      const json_t *project, json_int_t id)
+                              const json_t *project, json_int_t id)
 {
 	char *cid = pid_str(src, "patch", id);
 	json_t *co = json_pack("{s:s}", "id", cid);
@@ -162,7 +163,7 @@ static json_t *patch_checkout(const struct adapter_source *src, const json_t *pa
 		struct buf n = BUF_INIT;
 		buf_addf(&n, "patch-%" JSON_INTEGER_FORMAT ".mbox", id);
 		json_object_set_new(co, "patchset_files",
-				    json_pack("[{s:s, s:s}]", "name", n.ptr, "url", mbox));
+		                    json_pack("[{s:s, s:s}]", "name", n.ptr, "url", mbox));
 		buf_free(&n);
 	}
 	json_t *m = json_pack("{s:I}", "patch_id", id);
@@ -184,7 +185,7 @@ static const char *check_status(const char *state)
 		return "PASS";
 	if (!strcmp(state, "fail") || !strcmp(state, "warning"))
 		return "FAIL"; /* KCIDB has no warning; misc keeps the state */
-	return NULL;       /* pending (or unknown): not final */
+	return NULL;           /* pending (or unknown): not final */
 }
 
 static const char *user_name(const json_t *check)
@@ -209,8 +210,8 @@ static int cmp_checks(const void *a, const void *b)
 }
 
 /* One test per run of checks of one (user, context): [first, last]. */
-static void emit_run(const struct adapter_source *src, struct adapter_output *out,
-		     json_int_t patch, const json_t *first, const json_t *last, json_t *builds)
+static void emit_run(const struct adapter_source *src, struct adapter_output *out, json_int_t patch,
+                     const json_t *first, const json_t *last, json_t *builds)
 {
 	const char *user = user_name(first), *context = kit_str(first, "context");
 	json_int_t fid = 0;
@@ -228,8 +229,8 @@ static void emit_run(const struct adapter_source *src, struct adapter_output *ou
 	if (!json_object_get(builds, bid.ptr)) {
 		/* one build per CI user of the patch */
 		json_object_set_new(builds, bid.ptr, json_true());
-		json_t *b = json_pack("{s:s, s:s, s:s}", "id", bid.ptr, "checkout_id", co, "comment",
-				      user);
+		json_t *b =
+		    json_pack("{s:s, s:s, s:s}", "id", bid.ptr, "checkout_id", co, "comment", user);
 		json_t *bm = json_pack("{s:s}", "user", user);
 		const json_t *u = json_object_get(first, "user");
 		kit_copy(bm, u, "first_name");
@@ -238,10 +239,11 @@ static void emit_run(const struct adapter_source *src, struct adapter_output *ou
 		adapter_add(out, src, KCIDB_BUILD, b);
 	}
 
-	json_t *t = json_pack("{s:s, s:s, s:s}", "id", tid.ptr, "build_id", bid.ptr, "path", path.ptr);
+	json_t *t =
+	    json_pack("{s:s, s:s, s:s}", "id", tid.ptr, "build_id", bid.ptr, "path", path.ptr);
 	kit_set_time(t, "start_time", kit_str(first, "date"));
-	json_t *m = json_pack("{s:s, s:s, s:I}", "user", user, "context", context, "first_check",
-			      fid);
+	json_t *m =
+	    json_pack("{s:s, s:s, s:I}", "user", user, "context", context, "first_check", fid);
 	const char *st = check_status(kit_str(last, "state"));
 	if (st) {
 		/* the run is over: everything about its end is final */
@@ -268,7 +270,7 @@ static void emit_run(const struct adapter_source *src, struct adapter_output *ou
 }
 
 static void reduce_checks(const struct adapter_source *src, struct adapter_output *out,
-			  json_int_t patch, json_t *checks)
+                          json_int_t patch, json_t *checks)
 {
 	size_t n = json_array_size(checks);
 	if (!n)
@@ -291,7 +293,8 @@ static void reduce_checks(const struct adapter_source *src, struct adapter_outpu
 		const char *u = user_name(v[i]), *ctx = kit_str(v[i], "context");
 		const json_t *first = NULL;
 		for (size_t j = i; j < k; j++) {
-			if (used[j] || strcmp(user_name(v[j]), u) || strcmp(kit_str(v[j], "context"), ctx))
+			if (used[j] || strcmp(user_name(v[j]), u) ||
+			    strcmp(kit_str(v[j], "context"), ctx))
 				continue;
 			used[j] = 1;
 			if (!first)
@@ -305,7 +308,8 @@ static void reduce_checks(const struct adapter_source *src, struct adapter_outpu
 			/* the newest check is pending: an open run */
 			const json_t *last = first;
 			for (size_t j = i; j < k; j++)
-				if (!strcmp(user_name(v[j]), u) && !strcmp(kit_str(v[j], "context"), ctx))
+				if (!strcmp(user_name(v[j]), u) &&
+				    !strcmp(kit_str(v[j], "context"), ctx))
 					last = v[j];
 			emit_run(src, out, patch, first, last, builds);
 		}
@@ -316,16 +320,16 @@ static void reduce_checks(const struct adapter_source *src, struct adapter_outpu
 }
 
 static void series_request(const struct adapter_source *src, struct adapter_output *out,
-			   json_int_t id)
+                           json_int_t id)
 {
 	const struct pw *p = src->priv;
 	adapter_request_add(out, K_SERIES, ADAPTER_REQ_OPTIONAL, NULL,
-			    "%s/series/%" JSON_INTEGER_FORMAT "/", p->api, id);
+	                    "%s/series/%" JSON_INTEGER_FORMAT "/", p->api, id);
 }
 
 static int parse_events(const struct adapter_source *src, const struct adapter_request *req,
-			const struct adapter_response *resp, struct adapter_output *out,
-			struct err *err)
+                        const struct adapter_response *resp, struct adapter_output *out,
+                        struct err *err)
 {
 	const struct pw *p = src->priv;
 	json_t *list = adapter_json(resp, NULL, err);
@@ -348,8 +352,7 @@ static int parse_events(const struct adapter_source *src, const struct adapter_r
 	json_t *checks_for = json_object(), *patches = json_object();
 	size_t i;
 	json_t *ev;
-	json_array_foreach(list, i, ev)
-	{
+	json_array_foreach (list, i, ev) {
 		json_int_t eid;
 		const char *date = kit_str(ev, "date"), *cat = kit_str(ev, "category");
 		int64_t us;
@@ -381,11 +384,11 @@ static int parse_events(const struct adapter_source *src, const struct adapter_r
 			if (!json_object_get(patches, pk)) {
 				json_object_set_new(patches, pk, json_true());
 				adapter_add(out, src, KCIDB_CHECKOUT,
-					    patch_checkout(src, patch, project, patch_id));
+				            patch_checkout(src, patch, project, patch_id));
 			}
 			if (!strcmp(cat, "check-created") && !json_object_get(checks_for, pk))
 				json_object_set_new(checks_for, pk,
-						    json_pack("{s:I}", "patch", patch_id));
+				                    json_pack("{s:I}", "patch", patch_id));
 		} else if (!strcmp(cat, "series-completed") && p->series) {
 			json_int_t sid;
 			if (kit_int(json_object_get(pl, "series"), "id", &sid))
@@ -396,17 +399,16 @@ static int parse_events(const struct adapter_source *src, const struct adapter_r
 	/* one check history per patch and page, however many checks it got */
 	const char *pk;
 	json_t *ctx;
-	json_object_foreach(checks_for, pk, ctx)
+	json_object_foreach (checks_for, pk, ctx)
 		adapter_request_add(out, K_CHECKS, ADAPTER_REQ_OPTIONAL, json_incref(ctx),
-				    "%s/patches/%s/checks/?per_page=250", p->api, pk);
+		                    "%s/patches/%s/checks/?per_page=250", p->api, pk);
 	json_decref(checks_for);
 	json_decref(patches);
 	/* forget ids that fell out of the overlap window */
 	json_t *pruned = json_object();
 	const char *k;
 	json_t *v;
-	json_object_foreach(seen, k, v)
-	{
+	json_object_foreach (seen, k, v) {
 		int64_t us;
 		if (kit_time_us(json_string_value(v), &us) == 0 && us >= last_us - p->overlap_us)
 			json_object_set(pruned, k, v);
@@ -427,13 +429,15 @@ static int parse_events(const struct adapter_source *src, const struct adapter_r
 }
 
 static int parse_checks(const struct adapter_source *src, const struct adapter_request *req,
-			const struct adapter_response *resp, struct adapter_output *out,
-			struct err *err)
+                        const struct adapter_response *resp, struct adapter_output *out,
+                        struct err *err)
 {
 	json_int_t patch = json_integer_value(json_object_get(req->ctx, "patch"));
 	if (resp->status != 200) {
-		adapter_note(out, "patch %" JSON_INTEGER_FORMAT " is gone (HTTP %ld); its checks "
-				  "are skipped", patch, resp->status);
+		adapter_note(out,
+		             "patch %" JSON_INTEGER_FORMAT " is gone (HTTP %ld); its checks "
+		             "are skipped",
+		             patch, resp->status);
 		return 0;
 	}
 	json_t *list = adapter_json(resp, NULL, err);
@@ -464,8 +468,8 @@ static int parse_checks(const struct adapter_source *src, const struct adapter_r
 }
 
 static int parse_series(const struct adapter_source *src, const struct adapter_request *req,
-			const struct adapter_response *resp, struct adapter_output *out,
-			struct err *err)
+                        const struct adapter_response *resp, struct adapter_output *out,
+                        struct err *err)
 {
 	(void)req;
 	if (resp->status != 200) {
@@ -494,8 +498,7 @@ static int parse_series(const struct adapter_source *src, const struct adapter_r
 	json_t *files = json_array(), *ids = json_array();
 	size_t i;
 	json_t *pt;
-	json_array_foreach(patches, i, pt)
-	{
+	json_array_foreach (patches, i, pt) {
 		json_int_t pid;
 		const char *mbox = kit_str(pt, "mbox");
 		if (!kit_int(pt, "id", &pid))
@@ -504,7 +507,8 @@ static int parse_series(const struct adapter_source *src, const struct adapter_r
 		if (mbox && fmt_is_uri(mbox)) {
 			struct buf n = BUF_INIT;
 			buf_addf(&n, "%04zu-patch-%" JSON_INTEGER_FORMAT ".mbox", i + 1, pid);
-			json_array_append_new(files, json_pack("{s:s, s:s}", "name", n.ptr, "url", mbox));
+			json_array_append_new(files,
+			                      json_pack("{s:s, s:s}", "name", n.ptr, "url", mbox));
 			buf_free(&n);
 		}
 	}
@@ -513,8 +517,8 @@ static int parse_series(const struct adapter_source *src, const struct adapter_r
 	else
 		json_decref(files);
 	json_t *m = json_pack("{s:I, s:o}", "series_id", sid, "patch_ids", ids);
-	static const char *keys[] = { "version", "total", "received_total", "web_url", "mbox",
-				      "date", "name" };
+	static const char *keys[] = {"version", "total", "received_total", "web_url", "mbox",
+	                             "date",    "name"};
 	for (size_t k = 0; k < sizeof(keys) / sizeof(*keys); k++)
 		kit_copy(m, s, keys[k]);
 	if (root)
@@ -526,8 +530,8 @@ static int parse_series(const struct adapter_source *src, const struct adapter_r
 }
 
 static int pw_parse(const struct adapter_source *src, const struct adapter_request *req,
-		    const struct adapter_response *resp, struct adapter_output *out,
-		    struct err *err)
+                    const struct adapter_response *resp, struct adapter_output *out,
+                    struct err *err)
 {
 	switch (req->kind) {
 	case K_EVENTS:
@@ -541,13 +545,13 @@ static int pw_parse(const struct adapter_source *src, const struct adapter_reque
 }
 
 const struct adapter adapter_patchwork = {
-	.name = "patchwork",
-	.config_keys = pw_keys,
-	.default_origin = NULL,
-	.max_host_requests = 2,
-	.init = pw_init,
-	.fini = pw_fini,
-	.begin = pw_begin,
-	.parse = pw_parse,
-	.auth = pw_auth,
+    .name = "patchwork",
+    .config_keys = pw_keys,
+    .default_origin = NULL,
+    .max_host_requests = 2,
+    .init = pw_init,
+    .fini = pw_fini,
+    .begin = pw_begin,
+    .parse = pw_parse,
+    .auth = pw_auth,
 };

@@ -18,9 +18,9 @@
 #include <string.h>
 #include <strings.h>
 
-#define DEFAULT_CONNECT_MS 10000
-#define DEFAULT_TIMEOUT_MS 60000
-#define DEFAULT_MAX_BODY (64u << 20)
+#define DEFAULT_CONNECT_MS      10000
+#define DEFAULT_TIMEOUT_MS      60000
+#define DEFAULT_MAX_BODY        (64u << 20)
 #define DEFAULT_LOW_SPEED_LIMIT 10
 
 struct http_client {
@@ -66,9 +66,8 @@ static void maybe_free_client(struct http_client *c);
 
 const char *http_error_name(enum http_error e)
 {
-	static const char *names[] = { "ok",        "resolve",   "connect", "timeout",
-				       "reset",     "truncated", "too_large", "tls",
-				       "protocol", "other" };
+	static const char *names[] = {"ok",        "resolve",   "connect", "timeout",  "reset",
+	                              "truncated", "too_large", "tls",     "protocol", "other"};
 	return (size_t)e < sizeof(names) / sizeof(*names) ? names[e] : "other";
 }
 
@@ -345,26 +344,33 @@ static void finish(struct http_transfer *t, CURLcode rc)
 		buf_addf(&t->msg, "response body larger than the %zu-byte limit", t->max_body);
 	} else if (rc == CURLE_FILESIZE_EXCEEDED) {
 		buf_addf(&t->msg, "response body larger than the %zu-byte limit (Content-Length)",
-			 t->max_body);
+		         t->max_body);
 	} else if (rc != CURLE_OK) {
-		static const char *what[] = { "", "cannot resolve the host", "cannot connect",
-					      "timed out", "connection reset or closed early",
-					      "truncated body", "body too large", "TLS failure",
-					      "malformed HTTP", "transfer failed" };
+		static const char *what[] = {"",
+		                             "cannot resolve the host",
+		                             "cannot connect",
+		                             "timed out",
+		                             "connection reset or closed early",
+		                             "truncated body",
+		                             "body too large",
+		                             "TLS failure",
+		                             "malformed HTTP",
+		                             "transfer failed"};
 		buf_addf(&t->msg, "%s: %s", what[r->error],
-			 t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
+		         t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
 		buf_rtrim(&t->msg);
 	}
 	r->message = buf_cstr(&t->msg);
 	if (log_enabled(LOG_TRACE)) {
 		struct buf u = BUF_INIT;
 		http_url_redact(&u, t->url);
-		log_trace("http.response", "url=%s status=%ld error=%s bytes=%zu wire=%llu time=%.3f",
-			  u.ptr, status, http_error_name(r->error), r->body.len,
-			  (unsigned long long)r->wire_bytes, secs);
+		log_trace("http.response",
+		          "url=%s status=%ld error=%s bytes=%zu wire=%llu time=%.3f", u.ptr, status,
+		          http_error_name(r->error), r->body.len, (unsigned long long)r->wire_bytes,
+		          secs);
 		for (size_t i = 0; i < r->nheaders; i++)
-			log_trace("http.header", "url=%s name=%s value=%s", u.ptr, r->headers[i].name,
-				  r->headers[i].value);
+			log_trace("http.header", "url=%s name=%s value=%s", u.ptr,
+			          r->headers[i].name, r->headers[i].value);
 		buf_free(&u);
 	}
 	unlink_transfer(t);
@@ -421,7 +427,7 @@ size_t http_client_active(const struct http_client *c)
 }
 
 int http_get(struct http_client *c, const struct http_options *o, http_done_cb cb, void *arg,
-	     struct http_transfer **out, struct err *err)
+             struct http_transfer **out, struct err *err)
 {
 	if (c->closing)
 		return err_set(err, ERR_INTERNAL, "http client is closing");
@@ -462,12 +468,14 @@ int http_get(struct http_client *c, const struct http_options *o, http_done_cb c
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "cifeed/" CIFEED_VERSION);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-			 o->connect_timeout_ms > 0 ? o->connect_timeout_ms : DEFAULT_CONNECT_MS);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS);
+	                 o->connect_timeout_ms > 0 ? o->connect_timeout_ms : DEFAULT_CONNECT_MS);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+	                 o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS);
 	if (o->low_speed_time_s > 0) {
 		curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, o->low_speed_time_s);
 		curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT,
-				 o->low_speed_limit > 0 ? o->low_speed_limit : DEFAULT_LOW_SPEED_LIMIT);
+		                 o->low_speed_limit > 0 ? o->low_speed_limit
+		                                        : DEFAULT_LOW_SPEED_LIMIT);
 	}
 	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_body);
 	for (const char *const *h = o->headers; h && *h; h++)
@@ -480,7 +488,7 @@ int http_get(struct http_client *c, const struct http_options *o, http_done_cb c
 		for (const char *const *h = o->headers; h && *h; h++) {
 			const char *colon = strchr(*h, ':');
 			buf_addf(&names, "%s%.*s", names.len ? "," : "",
-				 (int)(colon ? colon - *h : (ptrdiff_t)strlen(*h)), *h);
+			         (int)(colon ? colon - *h : (ptrdiff_t)strlen(*h)), *h);
 		}
 		log_trace("http.request", "method=GET url=%s headers=%s", u.ptr, buf_cstr(&names));
 		buf_free(&u);
@@ -555,9 +563,9 @@ void http_client_close(struct http_client *c, void (*closed)(void *), void *arg)
 
 static int secret_param(const char *name, size_t len)
 {
-	static const char *names[] = { "private_token", "access_token", "token",  "key",
-				       "api_key",       "apikey",       "password", "passwd",
-				       "secret",        "auth",         "sig",      "signature" };
+	static const char *names[] = {"private_token", "access_token", "token",    "key",
+	                              "api_key",       "apikey",       "password", "passwd",
+	                              "secret",        "auth",         "sig",      "signature"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
 		if (strlen(names[i]) == len && !strncasecmp(name, names[i], len))
 			return 1;

@@ -47,15 +47,15 @@ struct http_options {
 
 /* Why a transfer failed (also a metrics label: http_error_name()). */
 enum http_error {
-	HTTP_OK = 0,        /* an HTTP answer arrived (any status) */
-	HTTP_E_RESOLVE,     /* DNS */
-	HTTP_E_CONNECT,     /* refused, unreachable */
-	HTTP_E_TIMEOUT,     /* total or connect timeout, or too slow (low-speed) */
-	HTTP_E_RESET,       /* connection reset / closed mid-transfer */
-	HTTP_E_TRUNCATED,   /* body shorter than announced */
-	HTTP_E_TOO_LARGE,   /* body over max_body */
-	HTTP_E_TLS,         /* handshake or certificate verification */
-	HTTP_E_PROTOCOL,    /* malformed HTTP, bad encoding */
+	HTTP_OK = 0,      /* an HTTP answer arrived (any status) */
+	HTTP_E_RESOLVE,   /* DNS */
+	HTTP_E_CONNECT,   /* refused, unreachable */
+	HTTP_E_TIMEOUT,   /* total or connect timeout, or too slow (low-speed) */
+	HTTP_E_RESET,     /* connection reset / closed mid-transfer */
+	HTTP_E_TRUNCATED, /* body shorter than announced */
+	HTTP_E_TOO_LARGE, /* body over max_body */
+	HTTP_E_TLS,       /* handshake or certificate verification */
+	HTTP_E_PROTOCOL,  /* malformed HTTP, bad encoding */
 	HTTP_E_OTHER,
 };
 
@@ -66,14 +66,14 @@ struct http_header {
 
 struct http_result {
 	enum http_error error;
-	long status;          /* HTTP status, 0 when none arrived */
-	const char *message;  /* what went wrong (curl's words plus context), "" when OK */
+	long status;         /* HTTP status, 0 when none arrived */
+	const char *message; /* what went wrong (curl's words plus context), "" when OK */
 	const char *url;
-	struct buf body;      /* decoded body; NUL-terminated */
+	struct buf body;             /* decoded body; NUL-terminated */
 	struct http_header *headers; /* of the final response */
 	size_t nheaders;
-	double seconds;       /* total time */
-	uint64_t wire_bytes;  /* bytes received on the wire (headers + possibly compressed body) */
+	double seconds;      /* total time */
+	uint64_t wire_bytes; /* bytes received on the wire (headers + possibly compressed body) */
 };
 
 typedef void (*http_done_cb)(struct http_transfer *t, const struct http_result *res, void *arg);
@@ -89,7 +89,7 @@ size_t http_client_active(const struct http_client *c);
 
 /* Start a GET.  Returns 0 (cb will be called once) or -1 with err set. */
 int http_get(struct http_client *c, const struct http_options *o, http_done_cb cb, void *arg,
-	     struct http_transfer **out, struct err *err);
+             struct http_transfer **out, struct err *err);
 /* Abort a transfer; its callback is never called. */
 void http_cancel(struct http_transfer *t);
 

@@ -39,15 +39,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_INTERVAL_S 300
-#define DEFAULT_BACKOFF_MAX_S 3600
-#define DEFAULT_TIMEOUT_S 60
+#define DEFAULT_INTERVAL_S        300
+#define DEFAULT_BACKOFF_MAX_S     3600
+#define DEFAULT_TIMEOUT_S         60
 #define DEFAULT_CONNECT_TIMEOUT_S 10
-#define DEFAULT_LOW_SPEED_S 30
-#define DEFAULT_MAX_RESPONSE (64u << 20)
-#define MAX_UNITS_PER_CYCLE 100000
-#define MAX_RETRY_AFTER_S (6 * 3600)
-#define TOKEN_MAX 4096
+#define DEFAULT_LOW_SPEED_S       30
+#define DEFAULT_MAX_RESPONSE      (64u << 20)
+#define MAX_UNITS_PER_CYCLE       100000
+#define MAX_RETRY_AFTER_S         (6 * 3600)
+#define TOKEN_MAX                 4096
 /*
  * Flow control.  Parsing is CPU-bound: running more parse jobs than there
  * are cores beside the loop's would only starve the loop thread, so they
@@ -55,8 +55,8 @@
  * are in flight, too many answers wait to be parsed or too many units wait
  * for the store: memory stays bounded whatever the number of sources.
  */
-#define MAX_INFLIGHT 32
-#define MAX_PARSE_BACKLOG 8
+#define MAX_INFLIGHT       32
+#define MAX_PARSE_BACKLOG  8
 #define MAX_COMMIT_BACKLOG 8
 
 struct poller;
@@ -130,7 +130,7 @@ struct psource {
 	int retired;
 	int64_t failures;
 	int state_loaded;
-	int64_t next_poll_at; /* persisted backoff, Unix s */
+	int64_t next_poll_at;    /* persisted backoff, Unix s */
 	uint64_t ok_recorded_ms; /* uv_now() of the last success written to the store */
 	int once_done;
 	struct pcycle *cycle;
@@ -202,7 +202,7 @@ struct poller {
 
 static void source_schedule(struct psource *s, uint64_t delay_ms);
 static void cycle_fail(struct psource *s, const char *kind, const char *url, int64_t retry_after,
-		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 static void unit_start_next(struct psource *s);
 static void host_pump(struct phost *h);
 static void maybe_free_poller(struct poller *p);
@@ -232,8 +232,7 @@ static char *redacted(const char *url)
 	return buf_detach(&b);
 }
 
-static void count(const struct psource *s, const char *name, const char *extra_label,
-		  uint64_t n)
+static void count(const struct psource *s, const char *name, const char *extra_label, uint64_t n)
 {
 	if (!extra_label) {
 		metrics_counter_add(name, s->labels, n);
@@ -248,27 +247,27 @@ static void count(const struct psource *s, const char *name, const char *extra_l
 static void declare_metrics(void)
 {
 	metrics_declare("cifeed_poll_cycles_total", METRIC_COUNTER,
-			"Poll cycles of a source, by result (ok, error).");
+	                "Poll cycles of a source, by result (ok, error).");
 	metrics_declare("cifeed_poll_requests_total", METRIC_COUNTER,
-			"HTTP requests made for a source, by status code or transport error.");
+	                "HTTP requests made for a source, by status code or transport error.");
 	metrics_declare("cifeed_poll_errors_total", METRIC_COUNTER,
-			"Failed poll cycles of a source, by kind of failure.");
+	                "Failed poll cycles of a source, by kind of failure.");
 	metrics_declare("cifeed_poll_bytes_total", METRIC_COUNTER,
-			"Response body bytes received for a source (decoded).");
+	                "Response body bytes received for a source (decoded).");
 	metrics_declare("cifeed_poll_wire_bytes_total", METRIC_COUNTER,
-			"Bytes received on the wire for a source (headers and encoded bodies).");
+	                "Bytes received on the wire for a source (headers and encoded bodies).");
 	metrics_declare("cifeed_poll_not_modified_total", METRIC_COUNTER,
-			"Conditional requests answered 304 Not Modified.");
+	                "Conditional requests answered 304 Not Modified.");
 	metrics_declare("cifeed_poll_units_total", METRIC_COUNTER,
-			"Units (pages with their follow-ups) committed for a source.");
+	                "Units (pages with their follow-ups) committed for a source.");
 	metrics_declare("cifeed_poll_objects_total", METRIC_COUNTER,
-			"KCIDB objects stored from a source, by type.");
+	                "KCIDB objects stored from a source, by type.");
 	metrics_declare("cifeed_poll_cycle_seconds", METRIC_HISTOGRAM,
-			"Duration of poll cycles of a source.");
+	                "Duration of poll cycles of a source.");
 	metrics_declare("cifeed_poll_last_success_timestamp_seconds", METRIC_GAUGE,
-			"Unix time of the last successful poll cycle of a source.");
+	                "Unix time of the last successful poll cycle of a source.");
 	metrics_declare("cifeed_poll_consecutive_failures", METRIC_GAUGE,
-			"Failed poll cycles of a source since its last success.");
+	                "Failed poll cycles of a source since its last success.");
 }
 
 /* ------------------------------------------------------------ store jobs */
@@ -399,7 +398,8 @@ static void req_send(struct preq *r);
 static int admit(const struct poller *p)
 {
 	return p->inflight < MAX_INFLIGHT &&
-	       p->parse_queued + (size_t)p->parse_running < (size_t)p->parse_limit + MAX_PARSE_BACKLOG &&
+	       p->parse_queued + (size_t)p->parse_running <
+	           (size_t)p->parse_limit + MAX_PARSE_BACKLOG &&
 	       p->commits_pending < MAX_COMMIT_BACKLOG;
 }
 
@@ -481,8 +481,8 @@ static void req_send(struct preq *r)
 	const char *hdrs[6];
 	size_t nh = 0;
 	struct buf inm = BUF_INIT;
-	const char *accept = (r->req.flags & ADAPTER_REQ_RAW) ? "Accept: */*"
-							       : "Accept: application/json";
+	const char *accept =
+	    (r->req.flags & ADAPTER_REQ_RAW) ? "Accept: */*" : "Accept: application/json";
 	hdrs[nh++] = accept;
 	if (s->auth_line)
 		hdrs[nh++] = s->auth_line;
@@ -497,14 +497,14 @@ static void req_send(struct preq *r)
 	}
 	hdrs[nh] = NULL;
 	struct http_options o = {
-		.url = r->req.url,
-		.headers = hdrs,
-		.connect_timeout_ms = s->connect_timeout_ms,
-		.timeout_ms = s->timeout_ms,
-		.low_speed_time_s = s->low_speed_s,
-		.max_body = s->max_body,
-		.ca_path = s->ca_path,
-		.ca_is_dir = s->ca_is_dir,
+	    .url = r->req.url,
+	    .headers = hdrs,
+	    .connect_timeout_ms = s->connect_timeout_ms,
+	    .timeout_ms = s->timeout_ms,
+	    .low_speed_time_s = s->low_speed_s,
+	    .max_body = s->max_body,
+	    .ca_path = s->ca_path,
+	    .ca_is_dir = s->ca_is_dir,
 	};
 	struct err err = ERR_INIT;
 	s->host->in_flight++;
@@ -552,7 +552,7 @@ static void req_dispatch(struct psource *s, struct punit *u, struct adapter_requ
 		u->outstanding--;
 		req_free(r);
 		cycle_fail(s, "adapter", ru, 0,
-			   "refusing a request outside the source's server (%s)", s->url_origin);
+		           "refusing a request outside the source's server (%s)", s->url_origin);
 		free(ru);
 		return;
 	}
@@ -608,8 +608,9 @@ static int64_t rate_limit(struct psource *s, const struct http_result *res)
 			/* spread what is left of the quota until the reset */
 			uint64_t gap = (uint64_t)(reset - now) * 1000 / (uint64_t)(r + 1);
 			host_hold(h, now_ms + gap);
-			log_debug("poll.rate_limited", "source=%s host=%s remaining=%lld reset_in=%llds",
-				  s->src->name, h->origin, r, reset - now);
+			log_debug("poll.rate_limited",
+			          "source=%s host=%s remaining=%lld reset_in=%llds", s->src->name,
+			          h->origin, r, reset - now);
 		}
 	}
 	return 0;
@@ -670,7 +671,7 @@ static void parse_enqueue(struct poller *p, struct preq *r)
 static void copy_response(struct preq *r, const struct http_result *res)
 {
 	const struct sources_validator *v =
-		res->status == 304 && r->sent_inm ? cycle_validator(r->cy, r->req.cache_key) : NULL;
+	    res->status == 304 && r->sent_inm ? cycle_validator(r->cy, r->req.cache_key) : NULL;
 	if (v) {
 		size_t n = json_array_size(v->headers);
 		r->hdrs = xcalloc(n + 1, sizeof(*r->hdrs));
@@ -740,17 +741,18 @@ static void on_http(struct http_transfer *t, const struct http_result *res, void
 	}
 	long st = res->status;
 	int ok = (st >= 200 && st < 300) ||
-		 (st == 304 && r->sent_inm && cycle_validator(cy, r->req.cache_key)) ||
-		 ((r->req.flags & ADAPTER_REQ_OPTIONAL) && (st == 404 || st == 410));
+	         (st == 304 && r->sent_inm && cycle_validator(cy, r->req.cache_key)) ||
+	         ((r->req.flags & ADAPTER_REQ_OPTIONAL) && (st == 404 || st == 410));
 	if (!ok) {
 		struct buf m = BUF_INIT, kind = BUF_INIT;
 		buf_addf(&kind, "http_%ld", st);
 		if (st >= 300 && st < 400) {
 			const char *loc = http_result_header(res, "location");
 			char *rl = loc ? redacted(loc) : NULL;
-			buf_addf(&m, "HTTP %ld redirect to %s (redirects are not followed; fix the "
-				     "source url)",
-				 st, rl ? rl : "(no Location)");
+			buf_addf(&m,
+			         "HTTP %ld redirect to %s (redirects are not followed; fix the "
+			         "source url)",
+			         st, rl ? rl : "(no Location)");
 			free(rl);
 		} else if (st == 304) {
 			buf_adds(&m, "HTTP 304 without a conditional request");
@@ -758,7 +760,8 @@ static void on_http(struct http_transfer *t, const struct http_result *res, void
 			buf_addf(&m, "HTTP %ld", st);
 			body_snippet(&m, res->body.ptr ? res->body.ptr : "", res->body.len);
 			if (wait > 0)
-				buf_addf(&m, " (server asks to retry after %llds)", (long long)wait);
+				buf_addf(&m, " (server asks to retry after %llds)",
+				         (long long)wait);
 		}
 		cycle_fail(s, kind.ptr, ru, wait, "%s", m.ptr);
 		buf_free(&m);
@@ -768,7 +771,7 @@ static void on_http(struct http_transfer *t, const struct http_result *res, void
 	if (st >= 200 && st < 300 && !(r->req.flags & ADAPTER_REQ_RAW) &&
 	    !is_json_type(http_result_header(res, "content-type"))) {
 		cycle_fail(s, "content_type", ru, 0, "expected JSON, got content type '%s'",
-			   http_result_header(res, "content-type"));
+		           http_result_header(res, "content-type"));
 		goto out_fail;
 	}
 	if (st == 304) {
@@ -820,7 +823,7 @@ static void parse_work_cb(uv_work_t *w)
 			if (m.ptr[i] == '\n')
 				m.ptr[i] = ';';
 		err_set(&r->err, ERR_INVALID, "adapter produced %zu invalid KCIDB field%s: %s",
-			e.count, e.count == 1 ? "" : "s", m.ptr);
+		        e.count, e.count == 1 ? "" : "s", m.ptr);
 		buf_free(&m);
 		r->rc = -1;
 	}
@@ -915,9 +918,9 @@ static void parse_after_cb(uv_work_t *w, int status)
 		v->etag = r->etag;
 		r->etag = NULL;
 		/* only what walking on after a 304 needs: never cookies or echoed headers */
-		static const char *const keep[] = { "link", "x-next-page", "x-prev-page", "x-page",
-						    "x-per-page", "x-total", "x-total-pages",
-						    "content-type", NULL };
+		static const char *const keep[] = {"link",          "x-next-page",  "x-prev-page",
+		                                   "x-page",        "x-per-page",   "x-total",
+		                                   "x-total-pages", "content-type", NULL};
 		v->headers = json_array();
 		for (size_t i = 0; i < r->resp.nheaders; i++) {
 			int k = 0;
@@ -926,9 +929,10 @@ static void parse_after_cb(uv_work_t *w, int status)
 			if (!keep[k])
 				continue;
 			struct buf val = BUF_INIT;
-			log_redact(&val, r->resp.headers[i].value, strlen(r->resp.headers[i].value));
-			json_array_append_new(v->headers,
-					      json_pack("[ss]", r->resp.headers[i].name, val.ptr ? val.ptr : ""));
+			log_redact(&val, r->resp.headers[i].value,
+			           strlen(r->resp.headers[i].value));
+			json_array_append_new(v->headers, json_pack("[ss]", r->resp.headers[i].name,
+			                                            val.ptr ? val.ptr : ""));
 			buf_free(&val);
 		}
 	}
@@ -938,8 +942,8 @@ static void parse_after_cb(uv_work_t *w, int status)
 			if (cy->nunits_started + 1 >= MAX_UNITS_PER_CYCLE) {
 				char *ru = redacted(f->url);
 				cycle_fail(s, "adapter", ru, 0,
-					   "pagination did not end after %d pages",
-					   MAX_UNITS_PER_CYCLE);
+				           "pagination did not end after %d pages",
+				           MAX_UNITS_PER_CYCLE);
 				free(ru);
 				break;
 			}
@@ -1010,7 +1014,7 @@ static void commit_work(struct sjob *j, struct store *st)
 	}
 	struct buf src = BUF_INIT;
 	buf_addf(&src, "source:%s", c->source);
-	struct submission_meta meta = { src.ptr, NULL, "5.3" };
+	struct submission_meta meta = {src.ptr, NULL, "5.3"};
 	int r = 0;
 	if (total) {
 		r = results_submit(p->sq_writer, c->doc, &meta, &c->stats, &j->err);
@@ -1021,8 +1025,8 @@ static void commit_work(struct sjob *j, struct store *st)
 	for (size_t i = 0; r == 0 && i < json_array_size(c->links); i++) {
 		json_t *l = json_array_get(c->links, i);
 		r = patchlink_add_key(st, json_string_value(json_array_get(l, 0)),
-				      json_string_value(json_array_get(l, 1)),
-				      json_string_value(json_array_get(l, 2)), &j->err);
+		                      json_string_value(json_array_get(l, 1)),
+		                      json_string_value(json_array_get(l, 2)), &j->err);
 	}
 	for (size_t i = 0; r == 0 && i < c->nvals; i++)
 		r = sources_validator_save(st, c->source, &c->vals[i], &j->err);
@@ -1113,8 +1117,7 @@ static void unit_commit(struct psource *s, struct punit *u)
 		cursor = cy->cursor ? json_deep_copy(cy->cursor) : json_object();
 		const char *k;
 		json_t *v;
-		json_object_foreach(u->cursor_delta, k, v)
-		{
+		json_object_foreach (u->cursor_delta, k, v) {
 			if (json_is_null(v))
 				json_object_del(cursor, k);
 			else
@@ -1218,7 +1221,7 @@ static void cycle_cancel_requests(struct psource *s)
 }
 
 static void cycle_fail(struct psource *s, const char *kind, const char *url, int64_t retry_after,
-		       const char *fmt, ...)
+                       const char *fmt, ...)
 {
 	struct pcycle *cy = s->cycle;
 	if (!cy || cy->failed)
@@ -1336,18 +1339,18 @@ static void cycle_finish(struct psource *s)
 	double secs = (double)(uv_hrtime() - cy->started) / 1e9;
 	metrics_observe("cifeed_poll_cycle_seconds", s->labels, secs);
 	struct poller_report rep = {
-		.source = s->src->name,
-		.type = s->src->adapter->name,
-		.ok = !cy->failed,
-		.error = cy->error,
-		.units = cy->units,
-		.requests = cy->requests,
-		.not_modified = cy->not_modified,
-		.bytes = cy->bytes,
-		.objects = cy->objects,
-		.created = cy->created,
-		.updated = cy->updated,
-		.seconds = secs,
+	    .source = s->src->name,
+	    .type = s->src->adapter->name,
+	    .ok = !cy->failed,
+	    .error = cy->error,
+	    .units = cy->units,
+	    .requests = cy->requests,
+	    .not_modified = cy->not_modified,
+	    .bytes = cy->bytes,
+	    .objects = cy->objects,
+	    .created = cy->created,
+	    .updated = cy->updated,
+	    .seconds = secs,
 	};
 	uint64_t delay;
 	if (cy->failed) {
@@ -1357,20 +1360,21 @@ static void cycle_finish(struct psource *s)
 		if (!p->stopping && !s->retired) {
 			count(s, "cifeed_poll_cycles_total", "result=\"error\"", 1);
 			char k[64];
-			snprintf(k, sizeof(k), "kind=\"%s\"", cy->err_kind ? cy->err_kind : "other");
+			snprintf(k, sizeof(k), "kind=\"%s\"",
+			         cy->err_kind ? cy->err_kind : "other");
 			count(s, "cifeed_poll_errors_total", k, 1);
 			metrics_gauge_set("cifeed_poll_consecutive_failures", s->labels,
-					  (double)s->failures);
+			                  (double)s->failures);
 			log_warn("poll.failed",
-				 "source=%s type=%s url=%s error=%s kind=%s failures=%lld "
-				 "retry_in=%.0fs units_committed=%llu",
-				 s->src->name, s->src->adapter->name,
-				 cy->err_url ? cy->err_url : "-", cy->error, cy->err_kind,
-				 (long long)s->failures, (double)delay / 1000,
-				 (unsigned long long)cy->units);
+			         "source=%s type=%s url=%s error=%s kind=%s failures=%lld "
+			         "retry_in=%.0fs units_committed=%llu",
+			         s->src->name, s->src->adapter->name,
+			         cy->err_url ? cy->err_url : "-", cy->error, cy->err_kind,
+			         (long long)s->failures, (double)delay / 1000,
+			         (unsigned long long)cy->units);
 			struct buf e = BUF_INIT, red = BUF_INIT;
 			buf_addf(&e, "%s%s%s", cy->err_url ? cy->err_url : "",
-				 cy->err_url ? ": " : "", cy->error);
+			         cy->err_url ? ": " : "", cy->error);
 			log_redact(&red, e.ptr, e.len);
 			record_state(s, 0, red.ptr, now_s() + (int64_t)(delay / 1000));
 			buf_free(&e);
@@ -1385,16 +1389,16 @@ static void cycle_finish(struct psource *s)
 		delay = delay > spent ? delay - spent : 0;
 		count(s, "cifeed_poll_cycles_total", "result=\"ok\"", 1);
 		metrics_gauge_set("cifeed_poll_last_success_timestamp_seconds", s->labels,
-				  (double)now_s());
+		                  (double)now_s());
 		metrics_gauge_set("cifeed_poll_consecutive_failures", s->labels, 0);
 		enum log_level lvl = cy->created || cy->updated ? LOG_INFO : LOG_DEBUG;
 		log_msg(lvl, "poll.cycle",
-			"source=%s type=%s units=%llu requests=%llu not_modified=%llu bytes=%llu "
-			"objects=%llu new=%llu updated=%llu seconds=%.3f",
-			s->src->name, s->src->adapter->name, (unsigned long long)cy->units,
-			(unsigned long long)cy->requests, (unsigned long long)cy->not_modified,
-			(unsigned long long)cy->bytes, (unsigned long long)cy->objects,
-			(unsigned long long)cy->created, (unsigned long long)cy->updated, secs);
+		        "source=%s type=%s units=%llu requests=%llu not_modified=%llu bytes=%llu "
+		        "objects=%llu new=%llu updated=%llu seconds=%.3f",
+		        s->src->name, s->src->adapter->name, (unsigned long long)cy->units,
+		        (unsigned long long)cy->requests, (unsigned long long)cy->not_modified,
+		        (unsigned long long)cy->bytes, (unsigned long long)cy->objects,
+		        (unsigned long long)cy->created, (unsigned long long)cy->updated, secs);
 		/*
 		 * Health is written when it changes (after failures, or new pages)
 		 * and otherwise every 10 minutes: an idle source does not cost a
@@ -1448,7 +1452,7 @@ static void load_work(struct sjob *j, struct store *st)
 }
 
 static void begin_cycle(struct psource *s, json_t *cursor, struct sources_validator *vals,
-			size_t nvals);
+                        size_t nvals);
 
 static void load_done(struct sjob *j)
 {
@@ -1476,7 +1480,7 @@ static void load_done(struct sjob *j)
 		/* a backoff from before a restart is still running */
 		int64_t wait = s->next_poll_at - now_s();
 		log_info("poll.backoff_kept", "source=%s failures=%lld retry_in=%llds",
-			 s->src->name, (long long)s->failures, (long long)wait);
+		         s->src->name, (long long)s->failures, (long long)wait);
 		json_decref(l->cursor);
 		sources_validators_free(l->vals, l->nvals);
 		s->state = SRC_IDLE;
@@ -1559,7 +1563,7 @@ static void start_cycle(struct psource *s)
 }
 
 static void begin_cycle(struct psource *s, json_t *cursor, struct sources_validator *vals,
-			size_t nvals)
+                        size_t nvals)
 {
 	struct pcycle *cy = xcalloc(1, sizeof(*cy));
 	cy->started = uv_hrtime();
@@ -1686,14 +1690,16 @@ static int read_token(const struct config *cfg, const char *name, char **out, st
 	if (file) {
 		struct stat sb;
 		if (stat(file, &sb) < 0)
-			return err_errno(err, ERR_CONFIG, "[source \"%s\"] token-file %s", name, file);
+			return err_errno(err, ERR_CONFIG, "[source \"%s\"] token-file %s", name,
+			                 file);
 		if (sb.st_mode & S_IROTH)
-			log_warn("poll.token_file_readable", "source=%s file=%s advice=%s", name, file,
-				 "chmod o-r: anyone on this machine can read the token");
+			log_warn("poll.token_file_readable", "source=%s file=%s advice=%s", name,
+			         file, "chmod o-r: anyone on this machine can read the token");
 		struct buf b = BUF_INIT;
 		if (buf_read_file(&b, file, TOKEN_MAX) < 0) {
 			buf_free(&b);
-			return err_errno(err, ERR_CONFIG, "[source \"%s\"] token-file %s", name, file);
+			return err_errno(err, ERR_CONFIG, "[source \"%s\"] token-file %s", name,
+			                 file);
 		}
 		buf_rtrim(&b);
 		*out = buf_detach(&b);
@@ -1701,11 +1707,12 @@ static int read_token(const struct config *cfg, const char *name, char **out, st
 		const char *v = getenv(env);
 		if (!v || !*v)
 			return err_set(err, ERR_CONFIG,
-				       "[source \"%s\"] token-env: the environment variable %s is "
-				       "not set",
-				       name, env);
+			               "[source \"%s\"] token-env: the environment variable %s is "
+			               "not set",
+			               name, env);
 		*out = xstrdup(v);
-		while (**out && ((*out)[strlen(*out) - 1] == '\n' || (*out)[strlen(*out) - 1] == ' '))
+		while (**out &&
+		       ((*out)[strlen(*out) - 1] == '\n' || (*out)[strlen(*out) - 1] == ' '))
 			(*out)[strlen(*out) - 1] = '\0';
 	} else {
 		return 0;
@@ -1714,9 +1721,9 @@ static int read_token(const struct config *cfg, const char *name, char **out, st
 		free(*out);
 		*out = NULL;
 		return err_set(err, ERR_CONFIG,
-			       "[source \"%s\"] the token is empty, shorter than 4 bytes or spans "
-			       "several lines",
-			       name);
+		               "[source \"%s\"] the token is empty, shorter than 4 bytes or spans "
+		               "several lines",
+		               name);
 	}
 	log_secret_add(*out);
 	return 0;
@@ -1737,7 +1744,7 @@ static char *fingerprint(const struct config *cfg, const char *name, const char 
 }
 
 static int source_new(struct poller *p, const struct config *cfg, const char *name,
-		      struct psource **out, struct err *err)
+                      struct psource **out, struct err *err)
 {
 	struct psource *s = xcalloc(1, sizeof(*s));
 	s->p = p;
@@ -1756,21 +1763,21 @@ static int source_new(struct poller *p, const struct config *cfg, const char *na
 	if (s->interval_s < 1)
 		s->interval_s = 1;
 	s->backoff_max_s =
-		config_get_duration(cfg, "source", name, "backoff-max", DEFAULT_BACKOFF_MAX_S);
+	    config_get_duration(cfg, "source", name, "backoff-max", DEFAULT_BACKOFF_MAX_S);
 	if (s->backoff_max_s < 1)
 		s->backoff_max_s = 1;
 	s->timeout_ms =
-		(long)config_get_duration(cfg, "source", name, "timeout", DEFAULT_TIMEOUT_S) * 1000;
+	    (long)config_get_duration(cfg, "source", name, "timeout", DEFAULT_TIMEOUT_S) * 1000;
 	s->connect_timeout_ms = (long)config_get_duration(cfg, "source", name, "connect-timeout",
-							  DEFAULT_CONNECT_TIMEOUT_S) *
-				1000;
+	                                                  DEFAULT_CONNECT_TIMEOUT_S) *
+	                        1000;
 	s->low_speed_s =
-		(long)config_get_duration(cfg, "source", name, "low-speed-time", DEFAULT_LOW_SPEED_S);
+	    (long)config_get_duration(cfg, "source", name, "low-speed-time", DEFAULT_LOW_SPEED_S);
 	int64_t mr = config_get_int(cfg, "source", name, "max-response-size", DEFAULT_MAX_RESPONSE);
 	s->max_body = mr > 0 ? (size_t)mr : DEFAULT_MAX_RESPONSE;
 	s->conditional = config_get_bool(cfg, "source", name, "conditional", 1);
 	int64_t hl = config_get_int(cfg, "source", name, "host-concurrency",
-				    a->max_host_requests > 0 ? a->max_host_requests : 2);
+	                            a->max_host_requests > 0 ? a->max_host_requests : 2);
 	s->host_limit = hl < 1 ? 1 : hl > 64 ? 64 : (int)hl;
 	const char *ca = config_get(cfg, "source", name, "ca-path");
 	if (ca) {
@@ -1786,8 +1793,9 @@ static int source_new(struct poller *p, const struct config *cfg, const char *na
 	if (s->src->url) {
 		s->url_origin = http_url_origin(s->src->url);
 		if (!s->url_origin) {
-			err_set(err, ERR_CONFIG, "[source \"%s\"] url: cannot tell the host of '%s'",
-				name, s->src->url);
+			err_set(err, ERR_CONFIG,
+			        "[source \"%s\"] url: cannot tell the host of '%s'", name,
+			        s->src->url);
 			source_free(s);
 			return -1;
 		}
@@ -1881,7 +1889,7 @@ static void maybe_free_poller(struct poller *p)
 }
 
 int poller_start(uv_loop_t *loop, const struct config *cfg, const char *db_path,
-		 const struct poller_options *o, struct poller **out, struct err *err)
+                 const struct poller_options *o, struct poller **out, struct err *err)
 {
 	declare_metrics();
 	*out = NULL;
@@ -1896,7 +1904,7 @@ int poller_start(uv_loop_t *loop, const struct config *cfg, const char *db_path,
 			if (!config_get(cfg, "source", *n, "type")) {
 				free(p);
 				return err_set(err, ERR_USAGE, "no source named '%s' in %s", *n,
-					       cfg->path);
+				               cfg->path);
 			}
 	}
 	/* set every source up before touching the loop, so a bad one changes nothing */
@@ -1983,7 +1991,7 @@ void poller_reload(struct poller *p, const struct config *cfg)
 		}
 		if (!keep) {
 			log_info("poll.source_stopped", "source=%s reason=%s", s->src->name,
-				 "configuration changed or removed");
+			         "configuration changed or removed");
 			source_retire(s);
 		}
 	}
@@ -2000,12 +2008,13 @@ void poller_reload(struct poller *p, const struct config *cfg)
 		struct err err = ERR_INIT;
 		if (source_new(p, cfg, names[i], &s, &err) < 0) {
 			log_error("poll.source_invalid", "source=%s error=%s action=%s", names[i],
-				  err_msg(&err), "not polled until the configuration is fixed");
+			          err_msg(&err), "not polled until the configuration is fixed");
 			err_free(&err);
 			continue;
 		}
 		source_attach(p, s);
-		log_info("poll.source_started", "source=%s type=%s", names[i], s->src->adapter->name);
+		log_info("poll.source_started", "source=%s type=%s", names[i],
+		         s->src->adapter->name);
 		start_cycle(s);
 	}
 	free(names);
@@ -2048,13 +2057,13 @@ static void log_lag(struct poll_svc *x, const char *event)
 	struct daemon *d = x->d;
 	uint64_t m = x->lag_mark;
 	log_info(event,
-		 "loop_lag_p50_us=%llu loop_lag_p99_us=%llu loop_lag_max_us=%llu samples=%llu "
-		 "process_loop_lag_p99_us=%llu",
-		 (unsigned long long)daemon_lag_percentile_since(d, 50, m),
-		 (unsigned long long)daemon_lag_percentile_since(d, 99, m),
-		 (unsigned long long)daemon_lag_percentile_since(d, 100, m),
-		 (unsigned long long)(d->lag_samples - m),
-		 (unsigned long long)daemon_lag_percentile(d, 99));
+	         "loop_lag_p50_us=%llu loop_lag_p99_us=%llu loop_lag_max_us=%llu samples=%llu "
+	         "process_loop_lag_p99_us=%llu",
+	         (unsigned long long)daemon_lag_percentile_since(d, 50, m),
+	         (unsigned long long)daemon_lag_percentile_since(d, 99, m),
+	         (unsigned long long)daemon_lag_percentile_since(d, 100, m),
+	         (unsigned long long)(d->lag_samples - m),
+	         (unsigned long long)daemon_lag_percentile(d, 99));
 	x->lag_mark = d->lag_samples;
 }
 
@@ -2069,7 +2078,7 @@ static int svc_start(struct daemon *d, void **state, struct err *err)
 {
 	struct poll_svc *x = xcalloc(1, sizeof(*x));
 	x->d = d;
-	struct poller_options o = { 0 };
+	struct poller_options o = {0};
 	o.stopped = svc_stopped;
 	o.arg = x;
 	if (poller_start(d->loop, d->cfg, d->db_path, &o, &x->p, err) < 0) {
@@ -2098,8 +2107,8 @@ static void svc_reload(struct daemon *d, void *state)
 }
 
 const struct service service_poller = {
-	.name = "poller",
-	.start = svc_start,
-	.stop = svc_stop,
-	.reload = svc_reload,
+    .name = "poller",
+    .start = svc_start,
+    .stop = svc_stop,
+    .reload = svc_reload,
 };

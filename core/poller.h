@@ -79,7 +79,7 @@ struct poller_options {
  * unknown name in `only` is ERR_USAGE.
  */
 int poller_start(uv_loop_t *loop, const struct config *cfg, const char *db_path,
-		 const struct poller_options *o, struct poller **out, struct err *err);
+                 const struct poller_options *o, struct poller **out, struct err *err);
 /*
  * New configuration: sources whose sections changed are restarted, new ones
  * start, removed ones stop.  A source that cannot be set up is logged and

@@ -27,8 +27,9 @@ int sources_cursor_load(struct store *st, const char *source, json_t **cursor, s
 		if (!*cursor || !json_is_object(*cursor)) {
 			json_decref(*cursor);
 			*cursor = NULL;
-			r = err_set(err, ERR_DB, "source %s: stored cursor is not a JSON object: %s",
-				    source, je.text);
+			r = err_set(err, ERR_DB,
+			            "source %s: stored cursor is not a JSON object: %s", source,
+			            je.text);
 		}
 	}
 	store_finalize(s);
@@ -36,7 +37,7 @@ int sources_cursor_load(struct store *st, const char *source, json_t **cursor, s
 }
 
 int sources_cursor_save(struct store *st, const char *source, const char *type,
-			const json_t *cursor, struct err *err)
+                        const json_t *cursor, struct err *err)
 {
 	if (!store_in_transaction(st))
 		return err_set(err, ERR_INTERNAL, "sources_cursor_save outside a transaction");
@@ -44,12 +45,13 @@ int sources_cursor_save(struct store *st, const char *source, const char *type,
 	fmt_now(now);
 	char *txt = kcidb_json_dump(cursor);
 	struct store_stmt *s;
-	int r = store_prepare(st, &s,
-			      "INSERT INTO source_cursors (source, type, cursor, units, updated_at) "
-			      "VALUES (?, ?, ?, 1, ?) ON CONFLICT (source) DO UPDATE SET "
-			      "type = excluded.type, cursor = excluded.cursor, "
-			      "units = source_cursors.units + 1, updated_at = excluded.updated_at",
-			      err);
+	int r =
+	    store_prepare(st, &s,
+	                  "INSERT INTO source_cursors (source, type, cursor, units, updated_at) "
+	                  "VALUES (?, ?, ?, 1, ?) ON CONFLICT (source) DO UPDATE SET "
+	                  "type = excluded.type, cursor = excluded.cursor, "
+	                  "units = source_cursors.units + 1, updated_at = excluded.updated_at",
+	                  err);
 	if (r == 0) {
 		store_bind_text(s, 1, source, -1);
 		store_bind_text(s, 2, type, -1);
@@ -74,15 +76,15 @@ void sources_validators_free(struct sources_validator *v, size_t n)
 }
 
 int sources_validators_load(struct store *st, const char *source, struct sources_validator **v,
-			    size_t *n, struct err *err)
+                            size_t *n, struct err *err)
 {
 	struct store_stmt *s;
 	*v = NULL;
 	*n = 0;
 	if (store_prepare(st, &s,
-			  "SELECT cache_key, url, etag, headers FROM source_http_cache "
-			  "WHERE source = ? ORDER BY cache_key",
-			  err) < 0)
+	                  "SELECT cache_key, url, etag, headers FROM source_http_cache "
+	                  "WHERE source = ? ORDER BY cache_key",
+	                  err) < 0)
 		return -1;
 	store_bind_text(s, 1, source, -1);
 	int r;
@@ -111,7 +113,7 @@ int sources_validators_load(struct store *st, const char *source, struct sources
 }
 
 int sources_validator_save(struct store *st, const char *source, const struct sources_validator *v,
-			   struct err *err)
+                           struct err *err)
 {
 	if (!store_in_transaction(st))
 		return err_set(err, ERR_INTERNAL, "sources_validator_save outside a transaction");
@@ -119,12 +121,13 @@ int sources_validator_save(struct store *st, const char *source, const struct so
 	fmt_now(now);
 	char *h = kcidb_json_dump(v->headers);
 	struct store_stmt *s;
-	int r = store_prepare(st, &s,
-			      "INSERT INTO source_http_cache (source, cache_key, url, etag, headers, "
-			      "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, cache_key) "
-			      "DO UPDATE SET url = excluded.url, etag = excluded.etag, "
-			      "headers = excluded.headers, updated_at = excluded.updated_at",
-			      err);
+	int r =
+	    store_prepare(st, &s,
+	                  "INSERT INTO source_http_cache (source, cache_key, url, etag, headers, "
+	                  "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, cache_key) "
+	                  "DO UPDATE SET url = excluded.url, etag = excluded.etag, "
+	                  "headers = excluded.headers, updated_at = excluded.updated_at",
+	                  err);
 	if (r == 0) {
 		store_bind_text(s, 1, source, -1);
 		store_bind_text(s, 2, v->cache_key, -1);
@@ -154,14 +157,14 @@ static char *dup_col(struct store_stmt *s, int col)
 }
 
 int sources_state_load(struct store *st, const char *source, struct sources_state *out,
-		       struct err *err)
+                       struct err *err)
 {
 	struct store_stmt *s;
 	memset(out, 0, sizeof(*out));
 	if (store_prepare(st, &s,
-			  "SELECT failures, next_poll_at, last_ok_at, last_error_at, last_error "
-			  "FROM source_state WHERE source = ?",
-			  err) < 0)
+	                  "SELECT failures, next_poll_at, last_ok_at, last_error_at, last_error "
+	                  "FROM source_state WHERE source = ?",
+	                  err) < 0)
 		return -1;
 	store_bind_text(s, 1, source, -1);
 	int r = store_step(s, err);
@@ -177,7 +180,7 @@ int sources_state_load(struct store *st, const char *source, struct sources_stat
 }
 
 int sources_state_record(struct store *st, const char *source, int ok, const char *error,
-			 int64_t next_poll_at, struct err *err)
+                         int64_t next_poll_at, struct err *err)
 {
 	char now[32];
 	fmt_now(now);
@@ -186,13 +189,13 @@ int sources_state_record(struct store *st, const char *source, int ok, const cha
 		return -1;
 	struct store_stmt *s;
 	const char *sql =
-		ok ? "INSERT INTO source_state (source, failures, next_poll_at, last_ok_at) "
-		     "VALUES (?, 0, ?, ?) ON CONFLICT (source) DO UPDATE SET failures = 0, "
-		     "next_poll_at = excluded.next_poll_at, last_ok_at = excluded.last_ok_at"
-		   : "INSERT INTO source_state (source, failures, next_poll_at, last_error_at, "
-		     "last_error) VALUES (?, 1, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET "
-		     "failures = source_state.failures + 1, next_poll_at = excluded.next_poll_at, "
-		     "last_error_at = excluded.last_error_at, last_error = excluded.last_error";
+	    ok ? "INSERT INTO source_state (source, failures, next_poll_at, last_ok_at) "
+	         "VALUES (?, 0, ?, ?) ON CONFLICT (source) DO UPDATE SET failures = 0, "
+	         "next_poll_at = excluded.next_poll_at, last_ok_at = excluded.last_ok_at"
+	       : "INSERT INTO source_state (source, failures, next_poll_at, last_error_at, "
+	         "last_error) VALUES (?, 1, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET "
+	         "failures = source_state.failures + 1, next_poll_at = excluded.next_poll_at, "
+	         "last_error_at = excluded.last_error_at, last_error = excluded.last_error";
 	int r = store_prepare(st, &s, sql, err);
 	if (r == 0) {
 		store_bind_text(s, 1, source, -1);

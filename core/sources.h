@@ -25,7 +25,7 @@
 int sources_cursor_load(struct store *st, const char *source, json_t **cursor, struct err *err);
 /* Replace the cursor (a JSON object); must run inside a write transaction. */
 int sources_cursor_save(struct store *st, const char *source, const char *type,
-			const json_t *cursor, struct err *err);
+                        const json_t *cursor, struct err *err);
 
 /* A remembered HTTP validator (see adapter_request.cache_key). */
 struct sources_validator {
@@ -37,11 +37,11 @@ struct sources_validator {
 
 /* All validators of `source`; *v is an array of *n (free with sources_validators_free). */
 int sources_validators_load(struct store *st, const char *source, struct sources_validator **v,
-			    size_t *n, struct err *err);
+                            size_t *n, struct err *err);
 void sources_validators_free(struct sources_validator *v, size_t n);
 /* Insert or replace the validator under v->cache_key; inside a write transaction. */
 int sources_validator_save(struct store *st, const char *source, const struct sources_validator *v,
-			   struct err *err);
+                           struct err *err);
 
 /* Health and backoff of a source. */
 struct sources_state {
@@ -55,12 +55,12 @@ struct sources_state {
 void sources_state_free(struct sources_state *s);
 /* Returns 1 and fills *s, or 0 (s zeroed) when the source has no state yet. */
 int sources_state_load(struct store *st, const char *source, struct sources_state *s,
-		       struct err *err);
+                       struct err *err);
 /*
  * Record the outcome of a cycle in its own short transaction: ok resets
  * failures and sets last_ok_at; otherwise failures+1 and the error.
  */
 int sources_state_record(struct store *st, const char *source, int ok, const char *error,
-			 int64_t next_poll_at, struct err *err);
+                         int64_t next_poll_at, struct err *err);
 
 #endif

@@ -40,12 +40,12 @@ static void report(const struct poller_report *r, void *arg)
 		x->failed++;
 	if (x->json) {
 		json_t *o = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
-				      "source", r->source, "type", r->type, "ok", r->ok, "units",
-				      (json_int_t)r->units, "requests", (json_int_t)r->requests,
-				      "not_modified", (json_int_t)r->not_modified, "bytes",
-				      (json_int_t)r->bytes, "objects", (json_int_t)r->objects, "new",
-				      (json_int_t)r->created, "updated", (json_int_t)r->updated,
-				      "seconds", r->seconds);
+		                      "source", r->source, "type", r->type, "ok", r->ok, "units",
+		                      (json_int_t)r->units, "requests", (json_int_t)r->requests,
+		                      "not_modified", (json_int_t)r->not_modified, "bytes",
+		                      (json_int_t)r->bytes, "objects", (json_int_t)r->objects,
+		                      "new", (json_int_t)r->created, "updated",
+		                      (json_int_t)r->updated, "seconds", r->seconds);
 		if (!r->ok)
 			json_object_set_new(o, "error", json_string(r->error ? r->error : ""));
 		char *s = json_dumps(o, JSON_COMPACT);
@@ -102,7 +102,7 @@ static void on_hup(uv_signal_t *h, int signum)
 		return;
 	if (config_load(x->cli->conf_path, &cfg, &err) < 0) {
 		log_error("config.reload_failed", "error=%s action=%s", err_msg(&err),
-			  "keeping the running configuration");
+		          "keeping the running configuration");
 		err_free(&err);
 		return;
 	}
@@ -141,19 +141,22 @@ static int print_status(struct cli *cli, char **names, int n, int json)
 		char *cur = cursor ? json_dumps(cursor, JSON_COMPACT) : NULL;
 		if (json) {
 			json_t *o = json_pack("{s:s, s:s, s:b, s:I}", "source", name, "type",
-					      type ? type : "", "enabled", enabled, "failures",
-					      (json_int_t)st.failures);
+			                      type ? type : "", "enabled", enabled, "failures",
+			                      (json_int_t)st.failures);
 			if (cursor)
 				json_object_set(o, "cursor", cursor);
 			if (st.last_ok_at)
 				json_object_set_new(o, "last_ok", json_string(st.last_ok_at));
 			if (st.last_error_at) {
-				json_object_set_new(o, "last_error_at", json_string(st.last_error_at));
-				json_object_set_new(o, "last_error",
-						    json_string(st.last_error ? st.last_error : ""));
+				json_object_set_new(o, "last_error_at",
+				                    json_string(st.last_error_at));
+				json_object_set_new(
+				    o, "last_error",
+				    json_string(st.last_error ? st.last_error : ""));
 			}
 			if (st.next_poll_at)
-				json_object_set_new(o, "next_poll_at", json_integer(st.next_poll_at));
+				json_object_set_new(o, "next_poll_at",
+				                    json_integer(st.next_poll_at));
 			char *s = json_dumps(o, JSON_COMPACT);
 			printf("%s\n", s);
 			free(s);
@@ -189,10 +192,10 @@ static int print_status(struct cli *cli, char **names, int n, int json)
 static int run(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "once", no_argument, NULL, '1' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "status", no_argument, NULL, 's' },
-		{ NULL, 0, NULL, 0 },
+	    {"once", no_argument, NULL, '1'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"status", no_argument, NULL, 's'},
+	    {NULL, 0, NULL, 0},
 	};
 	int once = 0, json = 0, status_only = 0, c;
 	struct err err = ERR_INIT;
@@ -218,7 +221,7 @@ static int run(struct cli *cli, int argc, char **argv)
 	for (int i = 0; i < n; i++)
 		if (!config_get(cli->cfg, "source", names[i], "type"))
 			return cli_usage(&cmd_poll, "no source named '%s' in %s", names[i],
-					 cli->conf_path);
+			                 cli->conf_path);
 	if (status_only)
 		return print_status(cli, names, n, json);
 
@@ -239,7 +242,7 @@ static int run(struct cli *cli, int argc, char **argv)
 #endif
 	uv_loop_t loop;
 	uv_loop_init(&loop);
-	struct poll_run x = { 0 };
+	struct poll_run x = {0};
 	x.loop = &loop;
 	x.cli = cli;
 	x.json = json;
@@ -251,11 +254,12 @@ static int run(struct cli *cli, int argc, char **argv)
 	uv_signal_start(&x.sigterm, on_stop_signal, SIGTERM);
 	if (!once)
 		uv_signal_start(&x.sighup, on_hup, SIGHUP);
-	struct poller_options o = { .once = once, .only = only, .report = report,
-				    .stopped = stopped, .arg = &x };
+	struct poller_options o = {
+	    .once = once, .only = only, .report = report, .stopped = stopped, .arg = &x};
 	int rc = EXIT_OK;
 	if (poller_start(&loop, cli->cfg, cli->db_path, &o, &x.p, &err) < 0) {
-		rc = err.code == ERR_USAGE ? cli_usage(&cmd_poll, "%s", err_msg(&err)) : cli_fail(&err);
+		rc = err.code == ERR_USAGE ? cli_usage(&cmd_poll, "%s", err_msg(&err))
+		                           : cli_fail(&err);
 		uv_close((uv_handle_t *)&x.sigint, NULL);
 		uv_close((uv_handle_t *)&x.sigterm, NULL);
 		uv_close((uv_handle_t *)&x.sighup, NULL);
@@ -270,26 +274,26 @@ static int run(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_poll = {
-	.name = "poll",
-	.usage = "[--once] [--json] [--status] [SOURCE...]",
-	.summary = "poll upstream CI systems (all [source] sections, or the ones named)",
-	.help = "Polls the sources of cifeed.conf ([source \"NAME\"] sections; all enabled ones\n"
-		"unless names are given) and stores what they report. Each page of results\n"
-		"is stored in one transaction together with the source's cursor, so an\n"
-		"interrupted poll resumes where it stopped, with nothing lost or doubled.\n\n"
-		"Without --once the sources are polled every `interval` until SIGINT or\n"
-		"SIGTERM (SIGHUP reloads cifeed.conf); `cifeed serve` does the same for\n"
-		"every source alongside its other services.\n\n"
-		"Options:\n"
-		"  --once     one cycle per source (all pages from its cursor), then exit;\n"
-		"             one line per source on stdout\n"
-		"  --json     with --once or --status: one JSON object per source\n"
-		"  --status   show each source's cursor, last success and last error\n"
-		"             without polling\n\n"
-		"Logs (key=value on stderr) name the source and URL of every failure;\n"
-		"tokens (token-file, token-env) are never shown. A failed source backs off\n"
-		"exponentially (up to `backoff-max`) and honours Retry-After.\n\n"
-		"Exit status: 0 every source polled, 2 usage (unknown source), 4 configuration\n"
-		"error, 5 some source failed (--once).\n",
-	.run = run,
+    .name = "poll",
+    .usage = "[--once] [--json] [--status] [SOURCE...]",
+    .summary = "poll upstream CI systems (all [source] sections, or the ones named)",
+    .help = "Polls the sources of cifeed.conf ([source \"NAME\"] sections; all enabled ones\n"
+            "unless names are given) and stores what they report. Each page of results\n"
+            "is stored in one transaction together with the source's cursor, so an\n"
+            "interrupted poll resumes where it stopped, with nothing lost or doubled.\n\n"
+            "Without --once the sources are polled every `interval` until SIGINT or\n"
+            "SIGTERM (SIGHUP reloads cifeed.conf); `cifeed serve` does the same for\n"
+            "every source alongside its other services.\n\n"
+            "Options:\n"
+            "  --once     one cycle per source (all pages from its cursor), then exit;\n"
+            "             one line per source on stdout\n"
+            "  --json     with --once or --status: one JSON object per source\n"
+            "  --status   show each source's cursor, last success and last error\n"
+            "             without polling\n\n"
+            "Logs (key=value on stderr) name the source and URL of every failure;\n"
+            "tokens (token-file, token-env) are never shown. A failed source backs off\n"
+            "exponentially (up to `backoff-max`) and honours Retry-After.\n\n"
+            "Exit status: 0 every source polled, 2 usage (unknown source), 4 configuration\n"
+            "error, 5 some source failed (--once).\n",
+    .run = run,
 };

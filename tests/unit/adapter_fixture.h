@@ -103,7 +103,7 @@ static inline void fx_headers(struct fx_response *fx, const char *rel)
 }
 
 static inline void fx_load(struct fx_response *fx, const char *body_rel, const char *hdr_rel,
-			   const char *url)
+                           const char *url)
 {
 	memset(fx, 0, sizeof(*fx));
 	fx->r.status = 200;
@@ -160,8 +160,7 @@ static inline json_t *fx_obj(const struct adapter_output *out, const char *plura
 {
 	json_t *arr = json_object_get(out->doc, plural), *o;
 	size_t i;
-	json_array_foreach(arr, i, o)
-	{
+	json_array_foreach (arr, i, o) {
 		const char *oid = json_string_value(json_object_get(o, "id"));
 		if (oid && !strcmp(oid, id))
 			return o;
@@ -181,7 +180,7 @@ static inline const char *fx_str(json_t *o, const char *key)
 
 /* Run one parse step into a fresh output; asserts success. */
 static inline void fx_parse(const struct adapter_source *src, const struct adapter_request *req,
-			    const struct adapter_response *resp, struct adapter_output *out)
+                            const struct adapter_response *resp, struct adapter_output *out)
 {
 	struct err err = ERR_INIT;
 	adapter_output_init(out);

@@ -9,11 +9,12 @@ Test(adapter_common, link_next_gitlab_headers)
 {
 	struct fx_response fx;
 	fx_load(&fx, "gitlab/pipelines_list.json", "gitlab/_headers/pipelines_list.headers.txt",
-		"https://gitlab.example.com/api/v4/projects/1/pipelines");
+	        "https://gitlab.example.com/api/v4/projects/1/pipelines");
 	char *next = adapter_link_next(&fx.r);
-	cr_assert_str_eq(next, "https://gitlab.example.com/api/v4/projects/1/pipelines?id=1&order_by="
-			       "updated_at&page=2&per_page=2&sort=asc&updated_after=2016-08-11T00%3A"
-			       "00%3A00Z");
+	cr_assert_str_eq(next,
+	                 "https://gitlab.example.com/api/v4/projects/1/pipelines?id=1&order_by="
+	                 "updated_at&page=2&per_page=2&sort=asc&updated_after=2016-08-11T00%3A"
+	                 "00%3A00Z");
 	free(next);
 	/* case-insensitive lookup; an empty value is present but empty */
 	cr_assert_str_eq(adapter_header(&fx.r, "X-Next-Page"), "2");
@@ -28,26 +29,27 @@ Test(adapter_common, link_next_patchwork_absent_and_present)
 	struct fx_response fx;
 	/* last page: only rel=first/last, no next */
 	fx_load(&fx, "patchwork/events_forward_since.json",
-		"patchwork/_headers/events_forward_since.headers.txt", "x");
+	        "patchwork/_headers/events_forward_since.headers.txt", "x");
 	cr_assert_null(adapter_link_next(&fx.r));
 	fx_free(&fx);
 	fx_load(&fx, "patchwork/events_default_page1.json",
-		"patchwork/_headers/events_default_page1.headers.txt", "x");
+	        "patchwork/_headers/events_default_page1.headers.txt", "x");
 	char *next = adapter_link_next(&fx.r);
-	cr_assert_str_eq(next, "https://patchwork.example.com/api/1.3/events/?page=2&project=patchwork");
+	cr_assert_str_eq(next,
+	                 "https://patchwork.example.com/api/1.3/events/?page=2&project=patchwork");
 	free(next);
 	fx_free(&fx);
 	/* page 2 has prev, first, last but no next */
 	fx_load(&fx, "patchwork/events_default_page2.json",
-		"patchwork/_headers/events_default_page2.headers.txt", "x");
+	        "patchwork/_headers/events_default_page2.headers.txt", "x");
 	cr_assert_null(adapter_link_next(&fx.r));
 	fx_free(&fx);
 }
 
 Test(adapter_common, link_next_odd_forms)
 {
-	struct adapter_header h[2] = { { "link", NULL }, { "link", NULL } };
-	struct adapter_response r = { .status = 200, .url = "x", .headers = h, .nheaders = 1 };
+	struct adapter_header h[2] = {{"link", NULL}, {"link", NULL}};
+	struct adapter_response r = {.status = 200, .url = "x", .headers = h, .nheaders = 1};
 	/* several relations in one quoted rel, unquoted rel, extra params, commas in URL */
 	h[0].value = "<https://a/x?a=1,2>; title=\"a, b\"; rel=\"prev next\"";
 	char *n = adapter_link_next(&r);
@@ -80,7 +82,7 @@ Test(adapter_common, json_with_xssi_prefix)
 	cr_assert_null(adapter_json(&fx.r, NULL, &err), "the prefix is not JSON");
 	cr_assert_eq(err.code, ERR_INVALID);
 	cr_assert(strstr(err_msg(&err), "https://g/changes/"), "error names the URL: %s",
-		  err_msg(&err));
+	          err_msg(&err));
 	err_clear(&err);
 	json_t *v = adapter_json(&fx.r, ")]}'", &err);
 	cr_assert(json_is_array(v));
@@ -106,15 +108,14 @@ Test(adapter_common, origin_folding)
 
 Test(adapter_common, output_bookkeeping)
 {
-	struct adapter_source src = { .name = "s", .origin = "s" };
+	struct adapter_source src = {.name = "s", .origin = "s"};
 	struct adapter_output out;
 	adapter_output_init(&out);
 	json_t *t = json_pack("{s:s, s:s}", "id", "s:1", "build_id", "s:b");
 	adapter_add(&out, &src, KCIDB_TEST, t);
 	cr_assert_str_eq(fx_str(fx_obj(&out, "tests", "s:1"), "origin"), "s");
-	struct adapter_request *r =
-		adapter_request_add(&out, 7, ADAPTER_REQ_NEXT, json_pack("{s:i}", "page", 2),
-				    "https://h/x?page=%d", 2);
+	struct adapter_request *r = adapter_request_add(
+	    &out, 7, ADAPTER_REQ_NEXT, json_pack("{s:i}", "page", 2), "https://h/x?page=%d", 2);
 	r->cache_key = xstrdup("k");
 	cr_assert_eq(out.nreqs, 1);
 	cr_assert_str_eq(out.reqs[0].url, "https://h/x?page=2");

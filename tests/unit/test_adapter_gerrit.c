@@ -10,13 +10,13 @@
 #include <sodium.h>
 
 static const char conf[] = "[source \"review\"]\n"
-			   "\ttype = gerrit\n"
-			   "\turl = https://gerrit.example.org\n"
-			   "\tproject = gerrit\n"
-			   "\tquery = -is:wip\n"
-			   "\tsince = 2019-01-01T00:00:00Z\n"
-			   "\tper-page = 5\n"
-			   "\tci-account = 1022687\n";
+                           "\ttype = gerrit\n"
+                           "\turl = https://gerrit.example.org\n"
+                           "\tproject = gerrit\n"
+                           "\tquery = -is:wip\n"
+                           "\tsince = 2019-01-01T00:00:00Z\n"
+                           "\tper-page = 5\n"
+                           "\tci-account = 1022687\n";
 
 static struct adapter_source *src;
 
@@ -43,7 +43,8 @@ static void as_query(struct fx_response *fx, const char *rel, int strip_more)
 	if (strip_more) {
 		size_t i;
 		json_t *c;
-		json_array_foreach(arr, i, c) json_object_del(c, "_more_changes");
+		json_array_foreach (arr, i, c)
+			json_object_del(c, "_more_changes");
 	}
 	char *s = json_dumps(arr, 0);
 	struct buf b = BUF_INIT;
@@ -57,10 +58,10 @@ static void as_query(struct fx_response *fx, const char *rel, int strip_more)
 
 static struct adapter_request query_req(json_int_t start, const char *top)
 {
-	struct adapter_request r = { .url = "https://gerrit.example.org/changes/?q=x", .kind = 1,
-				     .flags = ADAPTER_REQ_NEXT };
+	struct adapter_request r = {
+	    .url = "https://gerrit.example.org/changes/?q=x", .kind = 1, .flags = ADAPTER_REQ_NEXT};
 	r.ctx = json_pack("{s:s, s:I, s:o}", "after", "2019-01-01 00:00:00", "start", start, "seen",
-			  json_object());
+	                  json_object());
 	if (top)
 		json_object_set_new(r.ctx, "top", json_string(top));
 	return r;
@@ -73,18 +74,19 @@ Test(adapter_gerrit, begin_query_url)
 	adapter_output_init(&out);
 	cr_assert_eq(src->adapter->begin(src, NULL, 1700000000, &out, &err), 0);
 	cr_assert_eq(out.nreqs, 1);
-	cr_assert_str_eq(out.reqs[0].url,
-			 "https://gerrit.example.org/changes/?q=after%3A%222019-01-01%2000%3A00%3A00%22"
-			 "%20project%3A%22gerrit%22%20-is%3Awip&o=DETAILED_LABELS&o=MESSAGES"
-			 "&o=CURRENT_REVISION&o=CURRENT_COMMIT&o=DETAILED_ACCOUNTS&o=SKIP_MERGEABLE"
-			 "&o=SKIP_DIFFSTAT&n=5&S=0");
+	cr_assert_str_eq(
+	    out.reqs[0].url,
+	    "https://gerrit.example.org/changes/?q=after%3A%222019-01-01%2000%3A00%3A00%22"
+	    "%20project%3A%22gerrit%22%20-is%3Awip&o=DETAILED_LABELS&o=MESSAGES"
+	    "&o=CURRENT_REVISION&o=CURRENT_COMMIT&o=DETAILED_ACCOUNTS&o=SKIP_MERGEABLE"
+	    "&o=SKIP_DIFFSTAT&n=5&S=0");
 	adapter_output_free(&out);
 	/* cursor minus the 2 minute overlap, whole seconds (after: is inclusive) */
 	json_t *cur = json_pack("{s:s}", "after", "2020-04-13 22:43:52.000000000");
 	adapter_output_init(&out);
 	cr_assert_eq(src->adapter->begin(src, cur, 1700000000, &out, &err), 0);
 	cr_assert(strstr(out.reqs[0].url, "after%3A%222020-04-13%2022%3A41%3A52%22"), "%s",
-		  out.reqs[0].url);
+	          out.reqs[0].url);
 	json_decref(cur);
 	adapter_output_free(&out);
 	err_free(&err);
@@ -94,7 +96,7 @@ Test(adapter_gerrit, more_changes_pages_and_cursor)
 {
 	struct fx_response fx;
 	fx_load(&fx, "gerrit/changes_query_detailed_page.json", NULL,
-		"https://gerrit.example.org/changes/?q=x");
+	        "https://gerrit.example.org/changes/?q=x");
 	struct adapter_request req = query_req(0, NULL);
 	struct adapter_output out;
 	fx_parse(src, &req, &fx.r, &out);
@@ -116,7 +118,7 @@ Test(adapter_gerrit, more_changes_pages_and_cursor)
 	fx_parse(src, next, &last.r, &out2);
 	cr_assert_str_eq(fx_str(out2.cursor, "after"), "2019-12-23 23:37:45.000000000");
 	cr_assert_not_null(fx_req(&out2, "/changes/gerrit~97/revisions/"
-					 "184ebe53805e102605d11f6b143486d15c23a09c/patch"));
+	                                 "184ebe53805e102605d11f6b143486d15c23a09c/patch"));
 	adapter_output_free(&out);
 	adapter_output_free(&out2);
 	json_decref(req.ctx);
@@ -144,51 +146,55 @@ Test(adapter_gerrit, ci_messages_votes_and_checkouts)
 	json_t *t = fx_obj(&out, "tests", id.ptr);
 	cr_assert_str_eq(fx_str(t, "status"), "FAIL");
 	cr_assert_str_eq(fx_str(t, "path"), "notedb");
-	cr_assert_str_eq(fx_str(t, "log_url"),
-			 "https://gerrit-ci.gerritforge.com/job/Gerrit-verifier-bazel/76360/consoleText");
-	cr_assert(strstr(fx_str(t, "log_excerpt"), "❌ notedb : FAILURE"), "the message is the evidence");
+	cr_assert_str_eq(
+	    fx_str(t, "log_url"),
+	    "https://gerrit-ci.gerritforge.com/job/Gerrit-verifier-bazel/76360/consoleText");
+	cr_assert(strstr(fx_str(t, "log_excerpt"), "❌ notedb : FAILURE"),
+	          "the message is the evidence");
 	buf_reset(&id);
 	buf_addf(&id, "%s/job/polygerrit", run);
-	cr_assert_str_eq(fx_str(fx_obj(&out, "tests", id.ptr), "log_url"),
-			 "https://gerrit-ci.gerritforge.com/job/Gerrit-verifier-bazel/76361/consoleText");
+	cr_assert_str_eq(
+	    fx_str(fx_obj(&out, "tests", id.ptr), "log_url"),
+	    "https://gerrit-ci.gerritforge.com/job/Gerrit-verifier-bazel/76361/consoleText");
 	buf_reset(&id);
 	buf_addf(&id, "%s/vote/Verified", run);
 	t = fx_obj(&out, "tests", id.ptr);
 	cr_assert_str_eq(fx_str(t, "status"), "FAIL");
-	cr_assert_eq(json_integer_value(json_object_get(json_object_get(json_object_get(t, "misc"),
-									 "gerrit"),
-							"value")),
-		     -1);
+	cr_assert_eq(json_integer_value(json_object_get(
+	                 json_object_get(json_object_get(t, "misc"), "gerrit"), "value")),
+	             -1);
 	/* PS 1 first run: Code-Style+1, a line without " : RESULT" (no job test) */
-	t = fx_obj(&out, "tests",
-		   "review:change/246332/1/run/9df2a005ce4ad71508792b74ae7ae1c2ff48178f/vote/Code-Style");
+	t = fx_obj(
+	    &out, "tests",
+	    "review:change/246332/1/run/9df2a005ce4ad71508792b74ae7ae1c2ff48178f/vote/Code-Style");
 	cr_assert_str_eq(fx_str(t, "status"), "PASS");
 	/* "-Code-Style -Verified" resets are not results */
-	cr_assert_null(fx_obj(&out, "builds",
-			      "review:change/246332/1/run/435b26d9aee7018840af4ee4adbdca34f3a36e70"));
+	cr_assert_null(fx_obj(
+	    &out, "builds", "review:change/246332/1/run/435b26d9aee7018840af4ee4adbdca34f3a36e70"));
 	/* a human's Code-Review+2 is not CI */
 	size_t i;
 	json_t *x;
-	json_array_foreach(json_object_get(out.doc, "tests"), i, x)
+	json_array_foreach (json_object_get(out.doc, "tests"), i, x)
 		cr_assert_null(strstr(fx_str(x, "id"), "Code-Review"), "%s", fx_str(x, "id"));
 	/* older patch sets: identity only; the current one waits for its patch */
 	json_t *c4 = fx_obj(&out, "checkouts", "review:change/246332/4");
 	cr_assert_str_eq(fx_str(c4, "git_repository_branch"), "master");
 	cr_assert_null(json_object_get(c4, "git_commit_hash"));
 	cr_assert_null(fx_obj(&out, "checkouts", "review:change/246332/58"));
-	struct adapter_request *pr = fx_req(&out, "/revisions/a669b899d3a6af2beee8e045c6a30dcad30fb577/patch");
+	struct adapter_request *pr =
+	    fx_req(&out, "/revisions/a669b899d3a6af2beee8e045c6a30dcad30fb577/patch");
 	cr_assert_not_null(pr);
 	cr_assert_eq(pr->flags & (ADAPTER_REQ_RAW | ADAPTER_REQ_OPTIONAL),
-		     ADAPTER_REQ_RAW | ADAPTER_REQ_OPTIONAL);
+	             ADAPTER_REQ_RAW | ADAPTER_REQ_OPTIONAL);
 	json_t *co = json_object_get(pr->ctx, "checkout");
 	cr_assert_str_eq(fx_str(co, "git_commit_hash"), "a669b899d3a6af2beee8e045c6a30dcad30fb577");
 	cr_assert_str_eq(fx_str(co, "start_time"), "2020-04-13T15:36:24.000000000+00:00");
 	cr_assert_str_eq(fx_str(co, "git_repository_url"), "https://gerrit.googlesource.com/gerrit",
-			 "the revision's own https fetch URL");
+	                 "the revision's own https fetch URL");
 	cr_assert_str_eq(fx_str(json_object_get(json_object_get(co, "misc"), "gerrit"), "parent"),
-			 "816cb610367eb683fa2af3ff6337198e1a1de02c");
+	                 "816cb610367eb683fa2af3ff6337198e1a1de02c");
 	/* the current Verified+1 vote is explained by its message: no extra test */
-	json_array_foreach(json_object_get(out.doc, "tests"), i, x)
+	json_array_foreach (json_object_get(out.doc, "tests"), i, x)
 		cr_assert_null(strstr(fx_str(x, "id"), "/vote/1022687"), "%s", fx_str(x, "id"));
 	cr_assert_str_eq(fx_str(out.cursor, "after"), "2020-04-13 22:43:52.000000000");
 
@@ -222,7 +228,9 @@ Test(adapter_gerrit, vote_without_message)
 	struct adapter_output out;
 	fx_parse(src, &req, &fx.r, &out);
 	fx_assert_valid(&out);
-	json_t *t = fx_obj(&out, "tests", "review:change/246332/58/vote/1022687/Verified%2F20200413160250000000000");
+	json_t *t =
+	    fx_obj(&out, "tests",
+	           "review:change/246332/58/vote/1022687/Verified%2F20200413160250000000000");
 	cr_assert_not_null(t, "the CI vote (tag autogenerated:jenkins) stands on its own");
 	cr_assert_str_eq(fx_str(t, "status"), "PASS");
 	cr_assert_str_eq(fx_str(t, "path"), "Verified");
@@ -256,26 +264,28 @@ Test(adapter_gerrit, patch_id_of_the_revision)
 	size_t cap = sodium_base64_ENCODED_LEN(patch.len, sodium_base64_VARIANT_ORIGINAL);
 	char *b64 = malloc(cap);
 	sodium_bin2base64(b64, cap, (unsigned char *)patch.ptr, patch.len,
-			  sodium_base64_VARIANT_ORIGINAL);
+	                  sodium_base64_VARIANT_ORIGINAL);
 	struct fx_response fx;
 	fx_load(&fx, NULL, NULL, "https://gerrit.example.org/changes/gerrit~97/revisions/x/patch");
 	fx_set_body(&fx, b64);
-	struct adapter_request req = { .url = (char *)fx.r.url, .kind = 2,
-				       .flags = ADAPTER_REQ_RAW | ADAPTER_REQ_OPTIONAL };
-	req.ctx = json_pack("{s:{s:s, s:{s:{}}}, s:s}", "checkout", "id", "review:change/97/1",
-			    "misc", "gerrit", "change_id", "I7ea46d2e2ee5c64c0d807677859cfb7d90b8966a");
+	struct adapter_request req = {
+	    .url = (char *)fx.r.url, .kind = 2, .flags = ADAPTER_REQ_RAW | ADAPTER_REQ_OPTIONAL};
+	req.ctx =
+	    json_pack("{s:{s:s, s:{s:{}}}, s:s}", "checkout", "id", "review:change/97/1", "misc",
+	              "gerrit", "change_id", "I7ea46d2e2ee5c64c0d807677859cfb7d90b8966a");
 	struct adapter_output out;
 	fx_parse(src, &req, &fx.r, &out);
 	fx_assert_valid(&out);
 	json_t *co = fx_obj(&out, "checkouts", "review:change/97/1");
 	const char *want = vector("format-patch/nobase-nocover/0002-README-add-world.patch");
 	cr_assert_str_eq(fx_str(json_object_get(json_object_get(co, "misc"), "gerrit"), "patch_id"),
-			 want, "git patch-id --stable of the patch");
+	                 want, "git patch-id --stable of the patch");
 	cr_assert_eq(json_array_size(out.links), 2);
-	cr_assert_str_eq(json_string_value(json_array_get(json_array_get(out.links, 0), 1)), "patch_id");
+	cr_assert_str_eq(json_string_value(json_array_get(json_array_get(out.links, 0), 1)),
+	                 "patch_id");
 	cr_assert_str_eq(json_string_value(json_array_get(json_array_get(out.links, 0), 2)), want);
 	cr_assert_str_eq(json_string_value(json_array_get(json_array_get(out.links, 1), 2)),
-			 "I7ea46d2e2ee5c64c0d807677859cfb7d90b8966a");
+	                 "I7ea46d2e2ee5c64c0d807677859cfb7d90b8966a");
 	adapter_output_free(&out);
 
 	/* gone (404): the checkout is still stored, without a patch-id, and it is noted */
@@ -284,7 +294,8 @@ Test(adapter_gerrit, patch_id_of_the_revision)
 	fx_parse(src, &req, &fx.r, &out);
 	co = fx_obj(&out, "checkouts", "review:change/97/1");
 	cr_assert_not_null(co);
-	cr_assert_null(json_object_get(json_object_get(json_object_get(co, "misc"), "gerrit"), "patch_id"));
+	cr_assert_null(
+	    json_object_get(json_object_get(json_object_get(co, "misc"), "gerrit"), "patch_id"));
 	cr_assert(strstr(buf_cstr(&out.notes), "HTTP 404"));
 	adapter_output_free(&out);
 	json_decref(req.ctx);
@@ -302,10 +313,12 @@ Test(adapter_gerrit, zuul_job_lines_and_custom_regex)
 	/* turn the recorded human message into a Zuul report (derived from the fixture) */
 	json_t *m = json_array_get(msgs, 0);
 	json_object_set_new(m, "tag", json_string("autogenerated:zuul:check"));
-	json_object_set_new(m, "message",
-			    json_string("Patch Set 1: Verified+1\n\nBuild succeeded (check pipeline).\n\n"
-					"- tox-pep8 https://zuul.example.org/build/0a1 : SUCCESS in 1m 02s\n"
-					"- tox-py311 https://zuul.example.org/build/0a2 : FAILURE in 3m 11s (non-voting)\n"));
+	json_object_set_new(
+	    m, "message",
+	    json_string("Patch Set 1: Verified+1\n\nBuild succeeded (check pipeline).\n\n"
+	                "- tox-pep8 https://zuul.example.org/build/0a1 : SUCCESS in 1m 02s\n"
+	                "- tox-py311 https://zuul.example.org/build/0a2 : FAILURE in 3m 11s "
+	                "(non-voting)\n"));
 	char *s = json_dumps(v, 0);
 	struct buf b = BUF_INIT;
 	buf_addf(&b, ")]}'\n%s", s);

@@ -7,12 +7,12 @@
 #include "adapter_fixture.h"
 
 static const char conf[] = "[source \"lab\"]\n"
-			   "\ttype = gitlab\n"
-			   "\turl = https://gitlab.example.com/\n"
-			   "\tproject = 1\n"
-			   "\tproject = group/sub proj\n"
-			   "\tsince = 2016-08-01T00:00:00Z\n"
-			   "\tper-page = 2\n";
+                           "\ttype = gitlab\n"
+                           "\turl = https://gitlab.example.com/\n"
+                           "\tproject = 1\n"
+                           "\tproject = group/sub proj\n"
+                           "\tsince = 2016-08-01T00:00:00Z\n"
+                           "\tper-page = 2\n";
 
 static struct adapter_source *src;
 
@@ -68,20 +68,21 @@ Test(adapter_gitlab, begin_lists_each_project)
 	cr_assert_eq(src->adapter->begin(src, NULL, 1700000000, &out, &err), 0);
 	cr_assert_eq(out.nreqs, 2);
 	cr_assert_str_eq(out.reqs[0].url,
-			 "https://gitlab.example.com/api/v4/projects/1/pipelines?updated_after="
-			 "2016-08-01T00%3A00%3A00.000Z&order_by=updated_at&sort=asc&per_page=2");
+	                 "https://gitlab.example.com/api/v4/projects/1/pipelines?updated_after="
+	                 "2016-08-01T00%3A00%3A00.000Z&order_by=updated_at&sort=asc&per_page=2");
 	cr_assert(out.reqs[0].flags & ADAPTER_REQ_NEXT, "each listing is its own unit");
 	cr_assert_str_eq(out.reqs[0].cache_key, "pipelines:project:1");
 	cr_assert(strstr(out.reqs[1].url, "/projects/group%2Fsub%20proj/pipelines?"),
-		  "paths are URL-encoded: %s", out.reqs[1].url);
+	          "paths are URL-encoded: %s", out.reqs[1].url);
 	adapter_output_free(&out);
 
 	/* with a cursor: updated_after = cursor - 5 min overlap */
-	json_t *cur = json_pack("{s:{s:s}}", "project:1", "updated_after", "2016-08-12T10:09:56.223Z");
+	json_t *cur =
+	    json_pack("{s:{s:s}}", "project:1", "updated_after", "2016-08-12T10:09:56.223Z");
 	adapter_output_init(&out);
 	cr_assert_eq(src->adapter->begin(src, cur, 1700000000, &out, &err), 0);
 	cr_assert(strstr(out.reqs[0].url, "updated_after=2016-08-12T10%3A04%3A56.223Z&"), "%s",
-		  out.reqs[0].url);
+	          out.reqs[0].url);
 	json_decref(cur);
 	adapter_output_free(&out);
 	err_free(&err);
@@ -89,11 +90,11 @@ Test(adapter_gitlab, begin_lists_each_project)
 
 static struct adapter_request list_req(json_t *state)
 {
-	struct adapter_request r = { 0 };
+	struct adapter_request r = {0};
 	r.url = "https://gitlab.example.com/api/v4/projects/1/pipelines?page=1";
 	r.kind = 1;
-	r.ctx = json_pack("{s:s, s:s, s:b, s:o}", "listing", "project:1", "project", "1", "child", 0,
-			  "state", state ? state : json_object());
+	r.ctx = json_pack("{s:s, s:s, s:b, s:o}", "listing", "project:1", "project", "1", "child",
+	                  0, "state", state ? state : json_object());
 	return r;
 }
 
@@ -101,7 +102,7 @@ Test(adapter_gitlab, pipelines_page)
 {
 	struct fx_response fx;
 	fx_load(&fx, "gitlab/pipelines_list.json", "gitlab/_headers/pipelines_list.headers.txt",
-		"https://gitlab.example.com/api/v4/projects/1/pipelines?page=1");
+	        "https://gitlab.example.com/api/v4/projects/1/pipelines?page=1");
 	struct adapter_request req = list_req(NULL);
 	struct adapter_output out;
 	fx_parse(src, &req, &fx.r, &out);
@@ -110,7 +111,8 @@ Test(adapter_gitlab, pipelines_page)
 	cr_assert_eq(fx_count(&out, "checkouts"), 2);
 	json_t *c47 = fx_obj(&out, "checkouts", "lab:pipeline/47");
 	cr_assert_not_null(c47);
-	cr_assert_str_eq(fx_str(c47, "git_commit_hash"), "a91957a858320c0e17f3a0eca7cfacbff50ea29a");
+	cr_assert_str_eq(fx_str(c47, "git_commit_hash"),
+	                 "a91957a858320c0e17f3a0eca7cfacbff50ea29a");
 	cr_assert_str_eq(fx_str(c47, "git_repository_branch"), "new-pipeline");
 	cr_assert_str_eq(fx_str(c47, "git_repository_url"), "https://example.com/foo/bar");
 	cr_assert_str_eq(fx_str(c47, "start_time"), "2016-08-11T11:28:34.085Z");
@@ -122,7 +124,7 @@ Test(adapter_gitlab, pipelines_page)
 	cr_assert_eq(json_integer_value(json_object_get(gl, "iid")), 12);
 	cr_assert_str_eq(fx_str(gl, "source"), "push");
 	cr_assert_str_eq(fx_str(fx_obj(&out, "checkouts", "lab:pipeline/48"), "git_commit_hash"),
-			 "eb94b618fb5865b26e80fdd8ae531b7a63ad851a");
+	                 "eb94b618fb5865b26e80fdd8ae531b7a63ad851a");
 
 	/* follow-ups: jobs of both (pending: no test report), next page as a new unit */
 	struct adapter_request *j47 = fx_req(&out, "/pipelines/47/jobs?");
@@ -134,9 +136,10 @@ Test(adapter_gitlab, pipelines_page)
 	struct adapter_request *next = fx_req(&out, "page=2");
 	cr_assert_not_null(next);
 	cr_assert(next->flags & ADAPTER_REQ_NEXT);
-	cr_assert_str_eq(next->url,
-			 "https://gitlab.example.com/api/v4/projects/1/pipelines?id=1&order_by="
-			 "updated_at&page=2&per_page=2&sort=asc&updated_after=2016-08-11T00%3A00%3A00Z");
+	cr_assert_str_eq(
+	    next->url,
+	    "https://gitlab.example.com/api/v4/projects/1/pipelines?id=1&order_by="
+	    "updated_at&page=2&per_page=2&sort=asc&updated_after=2016-08-11T00%3A00%3A00Z");
 	cr_assert_null(next->cache_key, "only first pages are conditional");
 
 	/* cursor: the greatest updated_at as GitLab wrote it, and the dedup set */
@@ -146,7 +149,8 @@ Test(adapter_gitlab, pipelines_page)
 	cr_assert_str_eq(fx_str(seen, "48"), "2016-08-12T10:09:56.223Z");
 	cr_assert_null(json_object_get(seen, "47"), "47 is older than the overlap window");
 
-	/* the same page again with that state: 48 unchanged -> skipped, 47 out of window -> again */
+	/* the same page again with that state: 48 unchanged -> skipped, 47 out of window -> again
+	 */
 	struct adapter_request req2 = list_req(json_deep_copy(st));
 	struct adapter_output out2;
 	fx_parse(src, &req2, &fx.r, &out2);
@@ -189,11 +193,12 @@ Test(adapter_gitlab, merge_request_refs_and_odd_items)
 	cr_assert_null(json_object_get(c, "git_repository_branch"), "an MR ref is not a branch");
 	cr_assert_str_eq(fx_str(c, "origin_tests_finish_time"), "2024-03-01T10:20:00.500Z");
 	cr_assert_not_null(fx_req(&out, "/pipelines/901/test_report_summary"),
-			   "finished: its test report summary is fetched");
+	                   "finished: its test report summary is fetched");
 	cr_assert_null(fx_req(&out, "/pipelines/902/test_report_summary"), "running: not yet");
 	json_t *c3 = fx_obj(&out, "checkouts", "lab:pipeline/903");
 	cr_assert_null(json_object_get(c3, "git_commit_hash"), "not a full sha: left out");
-	cr_assert_null(json_object_get(c3, "git_repository_url"), "http:// is not a KCIDB repo URL");
+	cr_assert_null(json_object_get(c3, "git_repository_url"),
+	               "http:// is not a KCIDB repo URL");
 	cr_assert_null(fx_obj(&out, "checkouts", "lab:pipeline/904"));
 	cr_assert(strstr(buf_cstr(&out.notes), "without id or updated_at"), "the skip is noted");
 	cr_assert_null(fx_req(&out, "/pipelines?"), "no Link, no X-Next-Page: last page");
@@ -206,16 +211,16 @@ Test(adapter_gitlab, jobs_then_statuses)
 {
 	struct fx_response fx;
 	fx_load(&fx, "gitlab/pipeline_jobs.json", NULL,
-		"https://gitlab.example.com/api/v4/projects/1/pipelines/47/jobs");
-	struct adapter_request req = { .url = (char *)fx.r.url, .kind = 2 };
+	        "https://gitlab.example.com/api/v4/projects/1/pipelines/47/jobs");
+	struct adapter_request req = {.url = (char *)fx.r.url, .kind = 2};
 	req.ctx = json_pack("{s:s, s:i, s:s, s:b, s:[]}", "project", "1", "pipeline", 47, "sha",
-			    "a91957a858320c0e17f3a0eca7cfacbff50ea29a", "terminal", 0, "job_ids");
+	                    "a91957a858320c0e17f3a0eca7cfacbff50ea29a", "terminal", 0, "job_ids");
 	struct adapter_output out;
 	fx_parse(src, &req, &fx.r, &out);
 	fx_assert_valid(&out);
 	json_t *b6 = fx_obj(&out, "builds", "lab:job/6"), *b7 = fx_obj(&out, "builds", "lab:job/7");
 	cr_assert_str_eq(fx_str(b6, "checkout_id"), "lab:pipeline/47",
-			 "the URL's pipeline, not the job's copy (6)");
+	                 "the URL's pipeline, not the job's copy (6)");
 	cr_assert_str_eq(fx_str(b6, "status"), "MISS", "stuck_or_timeout_failure blames the CI");
 	cr_assert_str_eq(fx_str(b7, "status"), "FAIL", "script_failure blames the code");
 	cr_assert_str_eq(fx_str(b7, "comment"), "teaspoon");
@@ -229,8 +234,8 @@ Test(adapter_gitlab, jobs_then_statuses)
 	struct adapter_request *sr = fx_req(&out, "/statuses?");
 	cr_assert_not_null(sr);
 	cr_assert_str_eq(sr->url, "https://gitlab.example.com/api/v4/projects/1/repository/commits/"
-				  "a91957a858320c0e17f3a0eca7cfacbff50ea29a/statuses?pipeline_id=47"
-				  "&all=true&per_page=100");
+	                          "a91957a858320c0e17f3a0eca7cfacbff50ea29a/statuses?pipeline_id=47"
+	                          "&all=true&per_page=100");
 	cr_assert_eq(json_array_size(json_object_get(sr->ctx, "job_ids")), 2);
 
 	/* statuses: ids already seen as jobs are skipped; others become builds */
@@ -257,8 +262,8 @@ Test(adapter_gitlab, test_report_summary_and_cases)
 {
 	struct fx_response fx;
 	fx_load(&fx, "gitlab/pipeline_test_report_summary.json", NULL,
-		"https://gitlab.example.com/api/v4/projects/21/pipelines/287/test_report_summary");
-	struct adapter_request req = { .url = (char *)fx.r.url, .kind = 4 };
+	        "https://gitlab.example.com/api/v4/projects/21/pipelines/287/test_report_summary");
+	struct adapter_request req = {.url = (char *)fx.r.url, .kind = 4};
 	req.ctx = json_pack("{s:s, s:i}", "project", "21", "pipeline", 287);
 	struct adapter_output out;
 	fx_parse(src, &req, &fx.r, &out);
@@ -274,34 +279,38 @@ Test(adapter_gitlab, test_report_summary_and_cases)
 	/* the full report */
 	struct fx_response fr;
 	fx_load(&fr, "gitlab/pipeline_test_report.json", NULL,
-		"https://gitlab.example.com/api/v4/projects/21/pipelines/287/test_report");
-	struct adapter_request rr = { .url = (char *)fr.r.url, .kind = 5 };
+	        "https://gitlab.example.com/api/v4/projects/21/pipelines/287/test_report");
+	struct adapter_request rr = {.url = (char *)fr.r.url, .kind = 5};
 	rr.ctx = json_pack("{s:i, s:{s:i}}", "pipeline", 287, "builds", "Failing", 66010);
 	fx_parse(src, &rr, &fr.r, &out);
 	fx_assert_valid(&out);
 	cr_assert_eq(fx_count(&out, "tests"), 5);
-	json_t *e1 = fx_obj(&out, "tests", "lab:pipeline/287/test/Failing/MyClassOne/Error testcase 1");
+	json_t *e1 =
+	    fx_obj(&out, "tests", "lab:pipeline/287/test/Failing/MyClassOne/Error testcase 1");
 	cr_assert_not_null(e1);
 	cr_assert_str_eq(fx_str(e1, "status"), "ERROR");
 	cr_assert_str_eq(fx_str(e1, "path"), "Failing.MyClassOne.Error_testcase_1");
 	cr_assert_str_eq(fx_str(e1, "build_id"), "lab:job/66010");
 	cr_assert_str_eq(fx_str(e1, "log_excerpt"),
-			 "Failed test\njava.lang.Exception: Stack trace\nat "
-			 "java.base/java.lang.Thread.dumpStack(Thread.java:1383)");
+	                 "Failed test\njava.lang.Exception: Stack trace\nat "
+	                 "java.base/java.lang.Thread.dumpStack(Thread.java:1383)");
 	cr_assert_str_eq(fx_str(json_array_get(json_object_get(e1, "output_files"), 0), "url"),
-			 "http://foo.bar");
-	json_t *e2 = fx_obj(&out, "tests", "lab:pipeline/287/test/Failing/MyClass/Error testcase 2");
+	                 "http://foo.bar");
+	json_t *e2 =
+	    fx_obj(&out, "tests", "lab:pipeline/287/test/Failing/MyClass/Error testcase 2");
 	cr_assert_str_eq(fx_str(e2, "log_excerpt"),
-			 "{\"message\":\"Failed test\",\"type\":\"MultipleExceptionError\"}",
-			 "system_output as an object");
-	json_t *e3 = fx_obj(&out, "tests", "lab:pipeline/287/test/Failing/MyClass/Error testcase 3");
+	                 "{\"message\":\"Failed test\",\"type\":\"MultipleExceptionError\"}",
+	                 "system_output as an object");
+	json_t *e3 =
+	    fx_obj(&out, "tests", "lab:pipeline/287/test/Failing/MyClass/Error testcase 3");
 	cr_assert_str_eq(fx_str(e3, "log_excerpt"), "Failed test a\nFailed test b",
-			 "system_output as an array");
-	json_t *ok = fx_obj(&out, "tests", "lab:pipeline/287/test/Succes suite/MyClass/Succesfull testcase");
+	                 "system_output as an array");
+	json_t *ok =
+	    fx_obj(&out, "tests", "lab:pipeline/287/test/Succes suite/MyClass/Succesfull testcase");
 	cr_assert_str_eq(fx_str(ok, "status"), "PASS");
 	cr_assert_str_eq(fx_str(ok, "path"), "Succes_suite.MyClass.Succesfull_testcase");
 	cr_assert_str_eq(fx_str(ok, "build_id"), "lab:pipeline/287/report",
-			 "no job known for this suite: the pipeline's report build");
+	                 "no job known for this suite: the pipeline's report build");
 	cr_assert_not_null(fx_obj(&out, "builds", "lab:pipeline/287/report"));
 	adapter_output_free(&out);
 	json_decref(req.ctx);
@@ -318,7 +327,8 @@ Test(adapter_gitlab, bad_answers)
 	struct adapter_request req = list_req(NULL);
 	fx_load(&fx, "gitlab/error_400_validation.json", NULL, "https://gitlab.example.com/x");
 	adapter_output_init(&out);
-	cr_assert_eq(src->adapter->parse(src, &req, &fx.r, &out, &err), -1, "an object, not a list");
+	cr_assert_eq(src->adapter->parse(src, &req, &fx.r, &out, &err), -1,
+	             "an object, not a list");
 	cr_assert_eq(err.code, ERR_INVALID);
 	cr_assert(strstr(err_msg(&err), "https://gitlab.example.com/x"));
 	adapter_output_free(&out);
@@ -328,7 +338,8 @@ Test(adapter_gitlab, bad_answers)
 	cr_assert(strstr(err_msg(&err), "malformed JSON"));
 	adapter_output_free(&out);
 	fx_free(&fx);
-	fx_load(&fx, "gitlab/_headers/rate_limited_429.body.txt", NULL, "https://gitlab.example.com/x");
+	fx_load(&fx, "gitlab/_headers/rate_limited_429.body.txt", NULL,
+	        "https://gitlab.example.com/x");
 	adapter_output_init(&out);
 	cr_assert_eq(src->adapter->parse(src, &req, &fx.r, &out, &err), -1, "plain text");
 	adapter_output_free(&out);

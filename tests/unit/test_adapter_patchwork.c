@@ -8,11 +8,11 @@
 #include "adapter_fixture.h"
 
 static const char conf[] = "[source \"pw\"]\n"
-			   "\ttype = patchwork\n"
-			   "\turl = https://patchwork.example.com\n"
-			   "\tproject = patchwork\n"
-			   "\tsince = 2026-11-22T09:32:14\n"
-			   "\tper-page = 30\n";
+                           "\ttype = patchwork\n"
+                           "\turl = https://patchwork.example.com\n"
+                           "\tproject = patchwork\n"
+                           "\tsince = 2026-11-22T09:32:14\n"
+                           "\tper-page = 30\n";
 
 static struct adapter_source *src;
 
@@ -34,16 +34,18 @@ Test(adapter_patchwork, begin_naive_since)
 	struct err err = ERR_INIT;
 	adapter_output_init(&out);
 	cr_assert_eq(src->adapter->begin(src, NULL, 1700000000, &out, &err), 0);
-	cr_assert_str_eq(out.reqs[0].url, "https://patchwork.example.com/api/1.3/events/?project=patchwork"
-					  "&order=date&since=2026-11-22T09%3A32%3A14.000000&per_page=30",
-			 "pinned API version, oldest first, naive UTC (no Z: HTTP 500 on 3.1)");
+	cr_assert_str_eq(out.reqs[0].url,
+	                 "https://patchwork.example.com/api/1.3/events/?project=patchwork"
+	                 "&order=date&since=2026-11-22T09%3A32%3A14.000000&per_page=30",
+	                 "pinned API version, oldest first, naive UTC (no Z: HTTP 500 on 3.1)");
 	adapter_output_free(&out);
 	err_free(&err);
 }
 
 static struct adapter_request events_req(json_t *seen)
 {
-	struct adapter_request r = { .url = "https://patchwork.example.com/api/1.3/events/", .kind = 1 };
+	struct adapter_request r = {.url = "https://patchwork.example.com/api/1.3/events/",
+	                            .kind = 1};
 	r.ctx = json_pack("{s:o}", "seen", seen ? seen : json_object());
 	return r;
 }
@@ -51,23 +53,27 @@ static struct adapter_request events_req(json_t *seen)
 Test(adapter_patchwork, event_page)
 {
 	struct fx_response fx;
-	fx_load(&fx, "patchwork/events_forward_since.json", "patchwork/_headers/events_forward_since.headers.txt",
-		"https://patchwork.example.com/api/1.3/events/");
+	fx_load(&fx, "patchwork/events_forward_since.json",
+	        "patchwork/_headers/events_forward_since.headers.txt",
+	        "https://patchwork.example.com/api/1.3/events/");
 	struct adapter_request req = events_req(NULL);
 	struct adapter_output out;
 	fx_parse(src, &req, &fx.r, &out);
 	fx_assert_valid(&out);
 	/* patches met in patch-created / check-created events */
 	json_t *c = fx_obj(&out, "checkouts", "pw:patch/6");
-	cr_assert_str_eq(fx_str(c, "message_id"),
-			 "9924bcb47b215fb06ca64e4517e5c629bd09b375.1795339881.git.stephen@that.guru",
-			 "Message-ID without <>");
+	cr_assert_str_eq(
+	    fx_str(c, "message_id"),
+	    "9924bcb47b215fb06ca64e4517e5c629bd09b375.1795339881.git.stephen@that.guru",
+	    "Message-ID without <>");
 	cr_assert_str_eq(fx_str(c, "comment"), "[v2,1/3] tests: Address flake8 issue");
 	cr_assert_str_eq(fx_str(c, "tree_name"), "patchwork");
-	cr_assert_str_eq(fx_str(c, "git_repository_url"), "https://github.com/getpatchwork/patchwork.git");
-	cr_assert_str_eq(fx_str(json_array_get(json_object_get(c, "patchset_files"), 0), "url"),
-			 "https://patchwork.example.com/project/patchwork/patch/"
-			 "9924bcb47b215fb06ca64e4517e5c629bd09b375.1795339881.git.stephen@that.guru/mbox/");
+	cr_assert_str_eq(fx_str(c, "git_repository_url"),
+	                 "https://github.com/getpatchwork/patchwork.git");
+	cr_assert_str_eq(
+	    fx_str(json_array_get(json_object_get(c, "patchset_files"), 0), "url"),
+	    "https://patchwork.example.com/project/patchwork/patch/"
+	    "9924bcb47b215fb06ca64e4517e5c629bd09b375.1795339881.git.stephen@that.guru/mbox/");
 	for (int p = 4; p <= 8; p++) {
 		char id[32];
 		snprintf(id, sizeof(id), "pw:patch/%d", p);
@@ -86,10 +92,11 @@ Test(adapter_patchwork, event_page)
 	cr_assert_null(fx_req(&out, "/events/"), "no rel=next: last page");
 	cr_assert_str_eq(fx_str(out.cursor, "since"), "2026-11-22T09:32:30.805249");
 	cr_assert_eq(json_object_size(json_object_get(out.cursor, "seen")), 27,
-		     "every id inside the 2 minute window");
+	             "every id inside the 2 minute window");
 
 	/* the same page again: nothing new */
-	struct adapter_request again = events_req(json_deep_copy(json_object_get(out.cursor, "seen")));
+	struct adapter_request again =
+	    events_req(json_deep_copy(json_object_get(out.cursor, "seen")));
 	struct adapter_output out2;
 	fx_parse(src, &again, &fx.r, &out2);
 	cr_assert_eq(fx_count(&out2, "checkouts"), 0);
@@ -100,8 +107,9 @@ Test(adapter_patchwork, event_page)
 	fx_free(&fx);
 
 	/* a page with rel=next: the next page is the next unit */
-	fx_load(&fx, "patchwork/events_default_page1.json", "patchwork/_headers/events_default_page1.headers.txt",
-		"https://patchwork.example.com/api/1.3/events/");
+	fx_load(&fx, "patchwork/events_default_page1.json",
+	        "patchwork/_headers/events_default_page1.headers.txt",
+	        "https://patchwork.example.com/api/1.3/events/");
 	fx_parse(src, &req, &fx.r, &out);
 	struct adapter_request *next = fx_req(&out, "/events/?page=2");
 	cr_assert_not_null(next);
@@ -117,8 +125,7 @@ static const char *combined(struct adapter_output *out, const char *prefix)
 	int fail = 0, pending = 0, any = 0;
 	size_t i;
 	json_t *t;
-	json_array_foreach(json_object_get(out->doc, "tests"), i, t)
-	{
+	json_array_foreach (json_object_get(out->doc, "tests"), i, t) {
 		if (strncmp(fx_str(t, "id"), prefix, strlen(prefix)))
 			continue;
 		any = 1;
@@ -135,8 +142,8 @@ Test(adapter_patchwork, checks_reduced_like_patchwork)
 {
 	struct fx_response fx;
 	fx_load(&fx, "patchwork/patch_checks.json", "patchwork/_headers/patch_checks.headers.txt",
-		"https://patchwork.example.com/api/1.3/patches/3/checks/?per_page=250");
-	struct adapter_request req = { .url = (char *)fx.r.url, .kind = 2 };
+	        "https://patchwork.example.com/api/1.3/patches/3/checks/?per_page=250");
+	struct adapter_request req = {.url = (char *)fx.r.url, .kind = 2};
 	req.ctx = json_pack("{s:i}", "patch", 3);
 	struct adapter_output out;
 	fx_parse(src, &req, &fx.r, &out);
@@ -151,9 +158,14 @@ Test(adapter_patchwork, checks_reduced_like_patchwork)
 	cr_assert_str_eq(fx_str(t, "log_url"), "https://ci.patchwork.example.com/job/build/1003/");
 	cr_assert_str_eq(fx_str(t, "start_time"), "2026-11-22T09:32:09.056115+00:00");
 	cr_assert_float_eq(json_real_value(json_object_get(t, "duration")), 2.22658, 1e-6);
-	cr_assert_null(fx_obj(&out, "tests", "pw:patch/3/check/pw-ci/build/9"), "not a second test");
-	cr_assert_str_eq(fx_str(fx_obj(&out, "tests", "pw:patch/3/check/snowpatch/apply_patch/6"), "status"), "PASS");
-	cr_assert_str_eq(fx_str(fx_obj(&out, "tests", "pw:patch/3/check/pw-ci/checkpatch/12"), "status"), "PASS");
+	cr_assert_null(fx_obj(&out, "tests", "pw:patch/3/check/pw-ci/build/9"),
+	               "not a second test");
+	cr_assert_str_eq(
+	    fx_str(fx_obj(&out, "tests", "pw:patch/3/check/snowpatch/apply_patch/6"), "status"),
+	    "PASS");
+	cr_assert_str_eq(
+	    fx_str(fx_obj(&out, "tests", "pw:patch/3/check/pw-ci/checkpatch/12"), "status"),
+	    "PASS");
 	cr_assert_eq(fx_count(&out, "tests"), 3);
 	cr_assert_eq(fx_count(&out, "builds"), 2, "one per CI user");
 	/* the same verdict as the patch's combined check (patch_detail.json) */
@@ -169,7 +181,7 @@ Test(adapter_patchwork, checks_reduced_like_patchwork)
 
 	/* patch 8: unit-tests still pending -> an open run: no status, no frozen details */
 	fx_load(&fx, "patchwork/patch_checks_v2.json", NULL, "https://patchwork.example.com/x");
-	struct adapter_request r8 = { .url = (char *)fx.r.url, .kind = 2 };
+	struct adapter_request r8 = {.url = (char *)fx.r.url, .kind = 2};
 	r8.ctx = json_pack("{s:i}", "patch", 8);
 	fx_parse(src, &r8, &fx.r, &out);
 	t = fx_obj(&out, "tests", "pw:patch/8/check/pw-ci/unit-tests/27");
@@ -197,7 +209,9 @@ Test(adapter_patchwork, checks_reduced_like_patchwork)
 	fx_set_body(&fx, s);
 	free(s);
 	fx_parse(src, &r8, &fx.r, &out);
-	cr_assert_str_eq(fx_str(fx_obj(&out, "tests", "pw:patch/8/check/pw-ci/checkpatch/26"), "status"), "PASS");
+	cr_assert_str_eq(
+	    fx_str(fx_obj(&out, "tests", "pw:patch/8/check/pw-ci/checkpatch/26"), "status"),
+	    "PASS");
 	t = fx_obj(&out, "tests", "pw:patch/8/check/pw-ci/checkpatch/40");
 	cr_assert_str_eq(fx_str(t, "status"), "FAIL");
 	cr_assert_str_eq(fx_str(t, "comment"), "2 style issues");
@@ -210,14 +224,15 @@ Test(adapter_patchwork, checks_reduced_like_patchwork)
 Test(adapter_patchwork, series_checkout)
 {
 	struct fx_response fx;
-	fx_load(&fx, "patchwork/series_detail.json", NULL, "https://patchwork.example.com/api/1.3/series/4/");
-	struct adapter_request req = { .url = (char *)fx.r.url, .kind = 3 };
+	fx_load(&fx, "patchwork/series_detail.json", NULL,
+	        "https://patchwork.example.com/api/1.3/series/4/");
+	struct adapter_request req = {.url = (char *)fx.r.url, .kind = 3};
 	struct adapter_output out;
 	fx_parse(src, &req, &fx.r, &out);
 	fx_assert_valid(&out);
 	json_t *c = fx_obj(&out, "checkouts", "pw:series/4");
 	cr_assert_str_eq(fx_str(c, "message_id"), "cover.1795339881.git.stephen@that.guru",
-			 "the cover letter roots the series");
+	                 "the cover letter roots the series");
 	cr_assert_str_eq(fx_str(c, "comment"), "Run pep8 checks through pre-commit");
 	json_t *files = json_object_get(c, "patchset_files");
 	cr_assert_eq(json_array_size(files), 3);

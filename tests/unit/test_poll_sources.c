@@ -43,7 +43,7 @@ Test(poll_sources, cursor_round_trip_and_transaction_rule)
 	cr_assert_null(c);
 	json_t *cur = json_pack("{s:s, s:{s:i}}", "after", "2020-01-01 00:00:00", "seen", "12", 3);
 	cr_assert_eq(sources_cursor_save(st, "s", "gerrit", cur, &err), -1,
-		     "saving outside a transaction must be refused");
+	             "saving outside a transaction must be refused");
 	cr_assert_eq(err.code, ERR_INTERNAL);
 	err_clear(&err);
 
@@ -60,8 +60,8 @@ Test(poll_sources, cursor_round_trip_and_transaction_rule)
 	cr_assert(json_equal(c, cur));
 	int64_t units = 0;
 	cr_assert_eq(store_query_int(st, "SELECT units FROM source_cursors WHERE source = ?",
-				     &units, &err, 1, "s"),
-		     1);
+	                             &units, &err, 1, "s"),
+	             1);
 	cr_assert_eq(units, 2);
 	json_decref(c);
 	json_decref(cur);
@@ -71,8 +71,9 @@ Test(poll_sources, cursor_round_trip_and_transaction_rule)
 Test(poll_sources, validators_replace_per_key)
 {
 	struct err err = ERR_INIT;
-	struct sources_validator v = { "pipelines:1", "https://h/a?x=1", "W/\"e1\"",
-				       json_pack("[[s,s]]", "link", "<https://h/a?page=2>; rel=next") };
+	struct sources_validator v = {
+	    "pipelines:1", "https://h/a?x=1", "W/\"e1\"",
+	    json_pack("[[s,s]]", "link", "<https://h/a?page=2>; rel=next")};
 	cr_assert_eq(store_begin(st, &err), 0);
 	cr_assert_eq(sources_validator_save(st, "s", &v, &err), 0);
 	v.url = "https://h/a?x=2";
