@@ -63,8 +63,8 @@ int publisher_topics(const struct config *cfg, struct topic **out, size_t *n, st
 	struct topic *t = xcalloc(nn + 1, sizeof(*t));
 	size_t k = 0;
 	t[k].name = xstrdup("all");
-	t[k].description = xstrdup(config_get_str(cfg, "topic", "all", "description",
-						  "every CI result cifeed has"));
+	t[k].description = xstrdup(
+	    config_get_str(cfg, "topic", "all", "description", "every CI result cifeed has"));
 	t[k].address = topic_address(cfg, "all");
 	k++;
 	for (size_t i = 0; i < nn; i++) {
@@ -72,8 +72,9 @@ int publisher_topics(const struct config *cfg, struct topic **out, size_t *n, st
 			if (config_get(cfg, "topic", "all", "filter")) {
 				free(names);
 				publisher_topics_free(t, k);
-				return err_set(err, ERR_CONFIG,
-					       "[topic \"all\"]: the implicit topic 'all' takes no filter");
+				return err_set(
+				    err, ERR_CONFIG,
+				    "[topic \"all\"]: the implicit topic 'all' takes no filter");
 			}
 			continue;
 		}
@@ -81,8 +82,10 @@ int publisher_topics(const struct config *cfg, struct topic **out, size_t *n, st
 		const char *f = config_get(cfg, "topic", names[i], "filter");
 		if (!f) {
 			free(names);
-			err_set(err, ERR_CONFIG, "[topic \"%s\"]: no filter (every topic needs one; "
-						 "'all' is implicit)", names[i]);
+			err_set(err, ERR_CONFIG,
+			        "[topic \"%s\"]: no filter (every topic needs one; "
+			        "'all' is implicit)",
+			        names[i]);
 			publisher_topics_free(t, k + 1);
 			return -1;
 		}
@@ -93,8 +96,8 @@ int publisher_topics(const struct config *cfg, struct topic **out, size_t *n, st
 			publisher_topics_free(t, k + 1);
 			return -1;
 		}
-		t[k].description = xstrdup(config_get_str(cfg, "topic", names[i], "description",
-							  names[i]));
+		t[k].description =
+		    xstrdup(config_get_str(cfg, "topic", names[i], "description", names[i]));
 		t[k].address = topic_address(cfg, names[i]);
 		k++;
 	}
@@ -135,7 +138,7 @@ static void sq_int(struct sqlb *q, int64_t v)
 
 static void sq_filter(struct sqlb *q, const struct filter *f, enum filter_level lv)
 {
-	struct filter_params fp = { 0 };
+	struct filter_params fp = {0};
 	buf_addch(&q->sql, '(');
 	filter_to_sql(f, lv, &q->sql, &fp);
 	buf_addch(&q->sql, ')');
@@ -155,7 +158,6 @@ static void sq_free(struct sqlb *q)
 	memset(q, 0, sizeof(*q));
 }
 
-
 /* "the build b (alias b, checkout alias c) is selected by the topic" */
 static void sq_build_selected(struct sqlb *q, const struct filter *f)
 {
@@ -173,14 +175,14 @@ static void sq_build_selected(struct sqlb *q, const struct filter *f)
 /* ------------------------------------------------------------ units */
 
 struct unit {
-	char kind;      /* 'c', 'b', 't', 'i' */
-	char *id;       /* checkout / build / build (orphan tests) / issue id */
-	char *key;      /* "b:<id>" */
-	char hash[25];  /* hex of sha256(topic \0 key), 96 bits */
+	char kind;     /* 'c', 'b', 't', 'i' */
+	char *id;      /* checkout / build / build (orphan tests) / issue id */
+	char *key;     /* "b:<id>" */
+	char hash[25]; /* hex of sha256(topic \0 key), 96 bits */
 	int64_t min_seq, max_seq;
 	int64_t last_change; /* Unix seconds of the newest change */
-	int final;      /* no more results expected */
-	int candidate;  /* changed in this pass */
+	int final;           /* no more results expected */
+	int candidate;       /* changed in this pass */
 	int root_needed;
 	/* planning result */
 	int64_t published_seq;
@@ -190,7 +192,7 @@ struct unit {
 
 struct unitset {
 	struct unit **v;
-	size_t n, cap;     /* hash table of pointers */
+	size_t n, cap; /* hash table of pointers */
 	struct unit **list;
 	size_t nlist;
 };
@@ -364,7 +366,7 @@ static int sq_prepare(struct pctx *c, struct sqlb *q, struct store_stmt **s, str
 }
 
 static void unit_msgid(const struct pctx *c, const char *hash, char kind, int64_t rev,
-		       struct buf *out)
+                       struct buf *out)
 {
 	buf_addf(out, "cifeed.%c.%s.%lld@%s", kind, hash, (long long)rev, c->domain);
 }
@@ -384,7 +386,7 @@ static const char *js(json_t *o, const char *k)
 
 /* Rows of type t selected by `q` (its columns must be the type's fields) into arr. */
 static int fetch_objects(struct pctx *c, enum kcidb_type t, struct sqlb *q, json_t *arr,
-			 struct err *err)
+                         struct err *err)
 {
 	struct store_stmt *s;
 	if (sq_prepare(c, q, &s, err) < 0)
@@ -405,9 +407,9 @@ static void select_cols(struct sqlb *q, enum kcidb_type t, const char *alias)
 }
 
 static int fetch_by_id(struct pctx *c, enum kcidb_type t, const char *id, json_t **out,
-		       struct err *err)
+                       struct err *err)
 {
-	struct sqlb q = { 0 };
+	struct sqlb q = {0};
 	json_t *arr = json_array();
 	select_cols(&q, t, NULL);
 	buf_addf(&q.sql, " FROM %s WHERE id = ", kcidb_types[t].plural);
@@ -434,7 +436,8 @@ static int patch_find(struct pctx *c, json_t *checkout, struct patch_ref *p, str
 	struct store_stmt *s;
 	if (mid && mime_id_safe(mid)) {
 		p->msgid = xstrdup(mid);
-		if (cprepare(c, "SELECT subject, list_id FROM patches WHERE msgid = ?", &s, err) < 0)
+		if (cprepare(c, "SELECT subject, list_id FROM patches WHERE msgid = ?", &s, err) <
+		    0)
 			return -1;
 		store_bind_text(s, 1, mid, -1);
 		if (store_step(s, err) == STORE_ROW) {
@@ -445,10 +448,10 @@ static int patch_find(struct pctx *c, json_t *checkout, struct patch_ref *p, str
 		return 0;
 	}
 	if (cprepare(c,
-		     "SELECT pa.msgid, pa.subject, pa.list_id FROM checkout_patches cp JOIN "
-		     "patches pa ON pa.rid = cp.patch_rid WHERE cp.checkout_id = ? "
-		     "ORDER BY (pa.patch_id IS NULL) DESC, pa.date DESC, pa.rid DESC",
-		     &s, err) < 0)
+	             "SELECT pa.msgid, pa.subject, pa.list_id FROM checkout_patches cp JOIN "
+	             "patches pa ON pa.rid = cp.patch_rid WHERE cp.checkout_id = ? "
+	             "ORDER BY (pa.patch_id IS NULL) DESC, pa.date DESC, pa.rid DESC",
+	             &s, err) < 0)
 		return -1;
 	store_bind_text(s, 1, js(checkout, "id"), -1);
 	int r;
@@ -539,15 +542,14 @@ static void count_tests(json_t *tests, struct counts *c)
 	memset(c, 0, sizeof(*c));
 	size_t i;
 	json_t *t;
-	json_array_foreach(tests, i, t)
-	{
+	json_array_foreach (tests, i, t) {
 		int r = kcidb_status_rank(js(t, "status")); /* 1 (SKIP) .. 6 (FAIL), -1 none */
 		c->n[r < 0 ? 0 : r]++;
 		c->total++;
 	}
 }
 
-static const char *const by_rank[] = { "SKIP", "DONE", "PASS", "MISS", "ERROR", "FAIL" };
+static const char *const by_rank[] = {"SKIP", "DONE", "PASS", "MISS", "ERROR", "FAIL"};
 
 static void counts_text(const struct counts *c, struct buf *b)
 {
@@ -611,8 +613,7 @@ static void kcidb_part(json_t *doc, struct buf *out)
 		buf_addf(out, ",\n\"%s\":[", kcidb_types[t].plural);
 		size_t i;
 		json_t *o;
-		json_array_foreach(arr, i, o)
-		{
+		json_array_foreach (arr, i, o) {
 			char *txt = kcidb_json_dump(o);
 			buf_addf(out, "%s\n", i ? "," : "");
 			json_ascii(txt, out);
@@ -627,11 +628,10 @@ static void add_unique(json_t *arr, json_t *obj, const char *k1, const char *k2)
 {
 	size_t i;
 	json_t *o;
-	json_array_foreach(arr, i, o)
-	{
+	json_array_foreach (arr, i, o) {
 		if (!strcmp(js(o, k1), js(obj, k1)) &&
 		    (!k2 || json_integer_value(json_object_get(o, k2)) ==
-				    json_integer_value(json_object_get(obj, k2))))
+		                json_integer_value(json_object_get(obj, k2))))
 			return;
 	}
 	json_array_append(arr, obj);
@@ -642,9 +642,9 @@ static void add_unique(json_t *arr, json_t *obj, const char *k1, const char *k2)
  * selected tests - also tests reported in an earlier message - plus their issues.
  */
 static int fetch_incidents(struct pctx *c, const char *build_id, int build_known, int64_t ps,
-			   json_t *incidents, json_t *issues, struct err *err)
+                           json_t *incidents, json_t *issues, struct err *err)
 {
-	struct sqlb q = { 0 };
+	struct sqlb q = {0};
 	select_cols(&q, KCIDB_INCIDENT, "i");
 	sq(&q, " FROM incidents i WHERE (");
 	if (build_known) {
@@ -671,9 +671,8 @@ static int fetch_incidents(struct pctx *c, const char *build_id, int build_known
 	if (r < 0)
 		return -1;
 	json_t *inc;
-	json_array_foreach(incidents, k, inc)
-	{
-		struct sqlb qi = { 0 };
+	json_array_foreach (incidents, k, inc) {
+		struct sqlb qi = {0};
 		json_t *arr = json_array();
 		select_cols(&qi, KCIDB_ISSUE, NULL);
 		sq(&qi, " FROM issues WHERE id = ");
@@ -684,7 +683,7 @@ static int fetch_incidents(struct pctx *c, const char *build_id, int build_known
 		sq_free(&qi);
 		size_t j;
 		json_t *is;
-		json_array_foreach(arr, j, is)
+		json_array_foreach (arr, j, is)
 			add_unique(issues, is, "id", "version");
 		json_decref(arr);
 		if (r < 0)
@@ -697,8 +696,8 @@ struct msgparts {
 	struct buf subject;
 	struct buf text;
 	json_t *doc;
-	const char *status;  /* worst status (static string) or NULL */
-	json_t *checkout;    /* borrowed from doc, may be NULL */
+	const char *status; /* worst status (static string) or NULL */
+	json_t *checkout;   /* borrowed from doc, may be NULL */
 	json_t *build;
 	const char *checkout_id;
 };
@@ -772,8 +771,8 @@ static void tests_block(struct buf *b, json_t *tests)
 			if (js(v[i], "log_excerpt"))
 				excerpt(b, js(v[i], "log_excerpt"), "         ");
 		}
-		if (i + 1 < n && bad && kcidb_status_rank(js(v[i + 1], "status")) <
-						    kcidb_status_rank("MISS"))
+		if (i + 1 < n && bad &&
+		    kcidb_status_rank(js(v[i + 1], "status")) < kcidb_status_rank("MISS"))
 			buf_addch(b, '\n');
 	}
 	buf_addch(b, '\n');
@@ -781,7 +780,7 @@ static void tests_block(struct buf *b, json_t *tests)
 }
 
 static int render_build(struct pctx *c, struct unit *u, int64_t rev, int64_t ps,
-			struct msgparts *mp, const struct patch_ref *pref, struct err *err)
+                        struct msgparts *mp, const struct patch_ref *pref, struct err *err)
 {
 	(void)u;
 	json_t *doc = mp->doc;
@@ -794,7 +793,7 @@ static int render_build(struct pctx *c, struct unit *u, int64_t rev, int64_t ps,
 		return -1;
 	}
 	json_t *tests = json_array(), *incidents = json_array(), *issues = json_array();
-	struct sqlb q = { 0 };
+	struct sqlb q = {0};
 	select_cols(&q, KCIDB_TEST, "t");
 	sq(&q, " FROM tests t LEFT JOIN builds b ON b.id = t.build_id LEFT JOIN checkouts c ON "
 	       "c.id = b.checkout_id WHERE t.build_id = ");
@@ -836,7 +835,7 @@ static int render_build(struct pctx *c, struct unit *u, int64_t rev, int64_t ps,
 	const char *worst = build ? js(build, "status") : NULL;
 	size_t i;
 	json_t *t;
-	json_array_foreach(tests, i, t)
+	json_array_foreach (tests, i, t)
 		worst = kcidb_status_worst(worst, js(t, "status"));
 	mp->status = kcidb_status_rank(worst) > 0 ? by_rank[kcidb_status_rank(worst) - 1] : NULL;
 
@@ -853,7 +852,7 @@ static int render_build(struct pctx *c, struct unit *u, int64_t rev, int64_t ps,
 	}
 	if (build) {
 		buf_addf(s, "%s/%s", js(build, "architecture") ? js(build, "architecture") : "-",
-			 js(build, "config_name") ? js(build, "config_name") : "-");
+		         js(build, "config_name") ? js(build, "config_name") : "-");
 		buf_addf(s, " (%s)", js(build, "origin"));
 	} else {
 		buf_addf(s, "tests of build %s", bid);
@@ -871,7 +870,7 @@ static int render_build(struct pctx *c, struct unit *u, int64_t rev, int64_t ps,
 	struct buf *b = &mp->text;
 	if (rev > 0)
 		buf_addf(b, "Update %lld: results that arrived after the first report.\n\n",
-			 (long long)rev);
+		         (long long)rev);
 	revision_block(b, co, pref);
 	if (build) {
 		buf_addf(b, "Build\n");
@@ -900,10 +899,10 @@ static int render_build(struct pctx *c, struct unit *u, int64_t rev, int64_t ps,
 	if (json_array_size(incidents)) {
 		buf_adds(b, "Known issues\n");
 		json_t *is;
-		json_array_foreach(issues, i, is)
+		json_array_foreach (issues, i, is)
 			buf_addf(b, "  %s v%lld %s\n", js(is, "id"),
-				 (long long)json_integer_value(json_object_get(is, "version")),
-				 js(is, "report_subject") ? js(is, "report_subject") : "");
+			         (long long)json_integer_value(json_object_get(is, "version")),
+			         js(is, "report_subject") ? js(is, "report_subject") : "");
 		buf_addch(b, '\n');
 	}
 	json_decref(build);
@@ -915,7 +914,7 @@ static int render_build(struct pctx *c, struct unit *u, int64_t rev, int64_t ps,
 }
 
 static int render_checkout(struct pctx *c, struct unit *u, int64_t rev, struct msgparts *mp,
-			   const struct patch_ref *pref, json_t *co, struct err *err)
+                           const struct patch_ref *pref, json_t *co, struct err *err)
 {
 	(void)c;
 	(void)err;
@@ -938,12 +937,12 @@ static int render_checkout(struct pctx *c, struct unit *u, int64_t rev, struct m
 		buf_addf(s, " (update %lld)", (long long)rev);
 	struct buf *b = &mp->text;
 	buf_adds(b, rev ? "The checkout's record changed.\n\n"
-			: "Results for this revision follow as replies to this message.\n\n");
+	                : "Results for this revision follow as replies to this message.\n\n");
 	revision_block(b, co, pref);
 	line_kv(b, "valid:",
-		json_object_get(co, "valid")
-			? (json_is_true(json_object_get(co, "valid")) ? "yes" : "no (checkout failed)")
-			: NULL);
+	        json_object_get(co, "valid")
+	            ? (json_is_true(json_object_get(co, "valid")) ? "yes" : "no (checkout failed)")
+	            : NULL);
 	line_kv(b, "builds done:", js(co, "origin_builds_finish_time"));
 	line_kv(b, "tests done:", js(co, "origin_tests_finish_time"));
 	if (js(co, "log_excerpt"))
@@ -952,11 +951,11 @@ static int render_checkout(struct pctx *c, struct unit *u, int64_t rev, struct m
 }
 
 static int render_issue(struct pctx *c, struct unit *u, int64_t ps, struct msgparts *mp,
-			struct err *err)
+                        struct err *err)
 {
 	json_t *issues = json_object_get(mp->doc, "issues");
 	json_t *incidents = json_object_get(mp->doc, "incidents");
-	struct sqlb q = { 0 };
+	struct sqlb q = {0};
 	select_cols(&q, KCIDB_ISSUE, NULL);
 	sq(&q, " FROM issues WHERE id = ");
 	sq_param(&q, u->id);
@@ -991,10 +990,9 @@ static int render_issue(struct pctx *c, struct unit *u, int64_t ps, struct msgpa
 	size_t i;
 	json_t *is;
 	buf_adds(&mp->text, "Issue\n");
-	json_array_foreach(issues, i, is)
-	{
+	json_array_foreach (issues, i, is) {
 		buf_addf(&mp->text, "  version %lld\n",
-			 (long long)json_integer_value(json_object_get(is, "version")));
+		         (long long)json_integer_value(json_object_get(is, "version")));
 		line_kv(&mp->text, "report:", js(is, "report_url"));
 		line_kv(&mp->text, "subject:", js(is, "report_subject"));
 		line_kv(&mp->text, "origin:", js(is, "origin"));
@@ -1002,7 +1000,7 @@ static int render_issue(struct pctx *c, struct unit *u, int64_t ps, struct msgpa
 	}
 	if (json_array_size(incidents))
 		buf_addf(&mp->text, "\n%zu incident(s) without a known build or test.\n",
-			 json_array_size(incidents));
+		         json_array_size(incidents));
 	return 0;
 }
 
@@ -1013,13 +1011,13 @@ static void x_header(struct buf *b, const char *name, const char *v)
 }
 
 /* Build the whole RFC 5322 message of a unit revision into r->bytes. */
-static int render_unit(struct pctx *c, struct unit *u, int64_t rev, int64_t ps,
-		       struct rendered *r, struct err *err)
+static int render_unit(struct pctx *c, struct unit *u, int64_t rev, int64_t ps, struct rendered *r,
+                       struct err *err)
 {
-	struct msgparts mp = { BUF_INIT, BUF_INIT, kcidb_doc_new(), NULL, NULL, NULL, NULL };
+	struct msgparts mp = {BUF_INIT, BUF_INIT, kcidb_doc_new(), NULL, NULL, NULL, NULL};
 	for (int t = 0; t < KCIDB_NTYPES; t++)
 		json_object_set_new(mp.doc, kcidb_types[t].plural, json_array());
-	struct patch_ref pref = { 0 };
+	struct patch_ref pref = {0};
 	json_t *co = NULL;
 	int rc = -1;
 	const char *checkout_id = NULL;
@@ -1048,7 +1046,7 @@ static int render_unit(struct pctx *c, struct unit *u, int64_t rev, int64_t ps,
 		break;
 	case 'c':
 		rc = co ? render_checkout(c, u, rev, &mp, &pref, co, err)
-			: err_set(err, ERR_INTERNAL, "checkout %s vanished", u->id);
+		        : err_set(err, ERR_INTERNAL, "checkout %s vanished", u->id);
 		break;
 	case 'i':
 		rc = render_issue(c, u, ps, &mp, err);
@@ -1095,7 +1093,7 @@ static int render_unit(struct pctx *c, struct unit *u, int64_t rev, int64_t ps,
 		struct buf lid = BUF_INIT, lbl = BUF_INIT;
 		const char *at = strchr(c->tp->address, '@');
 		buf_addf(&lbl, "%.*s.%s", (int)(at ? at - c->tp->address : 0), c->tp->address,
-			 at ? at + 1 : "localhost");
+		         at ? at + 1 : "localhost");
 		for (size_t i = 0; i < lbl.len; i++)
 			if (lbl.ptr[i] == '+' || lbl.ptr[i] == '@')
 				lbl.ptr[i] = '.';
@@ -1112,7 +1110,7 @@ static int render_unit(struct pctx *c, struct unit *u, int64_t rev, int64_t ps,
 	}
 	x_header(m, "X-CI-Topic", c->tp->name);
 	{
-		char kind[2] = { u->kind, 0 };
+		char kind[2] = {u->kind, 0};
 		buf_addf(m, "X-CI-Unit: %s %s %lld\n", kind, u->hash, (long long)rev);
 	}
 	x_header(m, "X-CI-Status", mp.status);
@@ -1135,12 +1133,12 @@ static int render_unit(struct pctx *c, struct unit *u, int64_t rev, int64_t ps,
 		buf_addf(m, "X-CI-Patch: <%s>\n", pref.msgid);
 
 	buf_adds(&mp.text, "-- \nThis report was generated by cifeed. The KCIDB v5.3 objects it "
-			   "describes\nare attached as kcidb.json.\n");
+	                   "describes\nare attached as kcidb.json.\n");
 	struct buf json = BUF_INIT;
 	kcidb_part(mp.doc, &json);
 	struct mime_part_spec parts[2] = {
-		{ "text/plain", NULL, NULL, mp.text.ptr, mp.text.len },
-		{ "application/json", "kcidb.json", "KCIDB v5.3 objects", json.ptr, json.len },
+	    {"text/plain", NULL, NULL, mp.text.ptr, mp.text.len},
+	    {"application/json", "kcidb.json", "KCIDB v5.3 objects", json.ptr, json.len},
 	};
 	mime_add_multipart(m, parts, 2);
 	buf_free(&json);
@@ -1159,8 +1157,8 @@ out:
 
 /* ------------------------------------------------------------ planning */
 
-static int collect(struct pctx *c, struct sqlb *q, struct unitset *us, const char *topic,
-		   char kind, struct err *err)
+static int collect(struct pctx *c, struct sqlb *q, struct unitset *us, const char *topic, char kind,
+                   struct err *err)
 {
 	struct store_stmt *s;
 	if (sq_prepare(c, q, &s, err) < 0)
@@ -1186,7 +1184,7 @@ static int find_units(struct pctx *c, int64_t P, int64_t H, struct unitset *us, 
 {
 	const struct filter *f = c->tp->filter;
 	const char *tn = c->tp->name;
-	struct sqlb q = { 0 };
+	struct sqlb q = {0};
 	int r;
 
 	/* builds whose own row changed */
@@ -1203,9 +1201,10 @@ static int find_units(struct pctx *c, int64_t P, int64_t H, struct unitset *us, 
 		return -1;
 
 	/* tests that changed, by build (an unknown build makes a 't' unit) */
-	sq(&q, "SELECT t.build_id, MIN(t.seq), MAX(t.seq), MAX(t.updated), COUNT(b.id) FROM tests t "
-	       "LEFT JOIN builds b ON b.id = t.build_id LEFT JOIN checkouts c ON c.id = "
-	       "b.checkout_id WHERE t.seq > ");
+	sq(&q,
+	   "SELECT t.build_id, MIN(t.seq), MAX(t.seq), MAX(t.updated), COUNT(b.id) FROM tests t "
+	   "LEFT JOIN builds b ON b.id = t.build_id LEFT JOIN checkouts c ON c.id = "
+	   "b.checkout_id WHERE t.seq > ");
 	sq_int(&q, P);
 	sq(&q, " AND t.seq <= ");
 	sq_int(&q, H);
@@ -1220,10 +1219,11 @@ static int find_units(struct pctx *c, int64_t P, int64_t H, struct unitset *us, 
 		return -1;
 
 	/* incidents that changed, by the build they belong to (direct or via their test) */
-	sq(&q, "SELECT COALESCE(i.build_id, t.build_id) AS bid, MIN(i.seq), MAX(i.seq), "
-	       "MAX(i.updated), COUNT(b.id) FROM incidents i LEFT JOIN tests t ON t.id = i.test_id "
-	       "LEFT JOIN builds b ON b.id = COALESCE(i.build_id, t.build_id) LEFT JOIN checkouts c "
-	       "ON c.id = b.checkout_id WHERE i.seq > ");
+	sq(&q,
+	   "SELECT COALESCE(i.build_id, t.build_id) AS bid, MIN(i.seq), MAX(i.seq), "
+	   "MAX(i.updated), COUNT(b.id) FROM incidents i LEFT JOIN tests t ON t.id = i.test_id "
+	   "LEFT JOIN builds b ON b.id = COALESCE(i.build_id, t.build_id) LEFT JOIN checkouts c "
+	   "ON c.id = b.checkout_id WHERE i.seq > ");
 	sq_int(&q, P);
 	sq(&q, " AND i.seq <= ");
 	sq_int(&q, H);
@@ -1265,9 +1265,10 @@ static int find_units(struct pctx *c, int64_t P, int64_t H, struct unitset *us, 
 		sq_free(&q);
 		if (r < 0)
 			return -1;
-		sq(&q, "SELECT i.issue_id, MIN(i.seq), MAX(i.seq), MAX(i.updated), 1 FROM incidents i "
-		       "LEFT JOIN tests t ON t.id = i.test_id WHERE COALESCE(i.build_id, t.build_id) "
-		       "IS NULL AND i.seq > ");
+		sq(&q,
+		   "SELECT i.issue_id, MIN(i.seq), MAX(i.seq), MAX(i.updated), 1 FROM incidents i "
+		   "LEFT JOIN tests t ON t.id = i.test_id WHERE COALESCE(i.build_id, t.build_id) "
+		   "IS NULL AND i.seq > ");
 		sq_int(&q, P);
 		sq(&q, " AND i.seq <= ");
 		sq_int(&q, H);
@@ -1286,29 +1287,34 @@ static int unit_final(struct pctx *c, struct unit *u, struct err *err)
 	struct store_stmt *s;
 	int r;
 	if (u->kind == 'b') {
-		if (cprepare(c, "SELECT b.status, c.origin_tests_finish_time FROM builds b LEFT JOIN "
-				  "checkouts c ON c.id = b.checkout_id WHERE b.id = ?", &s, err) < 0)
+		if (cprepare(c,
+		             "SELECT b.status, c.origin_tests_finish_time FROM builds b LEFT JOIN "
+		             "checkouts c ON c.id = b.checkout_id WHERE b.id = ?",
+		             &s, err) < 0)
 			return -1;
 		store_bind_text(s, 1, u->id, -1);
 		r = store_step(s, err);
 		if (r == STORE_ROW) {
 			const char *st = store_col_text(s, 0, NULL);
-			/* a build that did not pass gets no tests; a finished origin sends no more */
+			/* a build that did not pass gets no tests; a finished origin sends no more
+			 */
 			u->final = store_col_type(s, 1) != STORE_NULL ||
-				   (st && kcidb_status_rank(st) >= kcidb_status_rank("MISS")) ||
-				   (st && !strcmp(st, "SKIP"));
+			           (st && kcidb_status_rank(st) >= kcidb_status_rank("MISS")) ||
+			           (st && !strcmp(st, "SKIP"));
 		}
 		cdone(c, s);
 		return r < 0 ? -1 : 0;
 	}
 	if (u->kind == 'c') {
-		if (cprepare(c, "SELECT origin_tests_finish_time, valid FROM checkouts WHERE id = ?", &s, err) < 0)
+		if (cprepare(c,
+		             "SELECT origin_tests_finish_time, valid FROM checkouts WHERE id = ?",
+		             &s, err) < 0)
 			return -1;
 		store_bind_text(s, 1, u->id, -1);
 		r = store_step(s, err);
 		if (r == STORE_ROW)
 			u->final = store_col_type(s, 0) != STORE_NULL ||
-				   (store_col_type(s, 1) != STORE_NULL && !store_col_int(s, 1));
+			           (store_col_type(s, 1) != STORE_NULL && !store_col_int(s, 1));
 		cdone(c, s);
 		return r < 0 ? -1 : 0;
 	}
@@ -1318,7 +1324,8 @@ static int unit_final(struct pctx *c, struct unit *u, struct err *err)
 static int unit_state(struct pctx *c, struct unit *u, struct err *err)
 {
 	struct store_stmt *s;
-	if (cprepare(c, "SELECT published_seq, revs FROM feed_units WHERE topic = ? AND unit = ?", &s, err) < 0)
+	if (cprepare(c, "SELECT published_seq, revs FROM feed_units WHERE topic = ? AND unit = ?",
+	             &s, err) < 0)
 		return -1;
 	store_bind_text(s, 1, c->tp->name, -1);
 	store_bind_text(s, 2, u->hash, -1);
@@ -1352,6 +1359,7 @@ struct plan {
 	struct rendered *v;
 	size_t n;
 	int64_t next_position;
+	int recovering; /* finishing what a crashed pass planned; nothing new planned */
 };
 
 static void plan_free(struct plan *p)
@@ -1381,11 +1389,13 @@ static struct rendered *plan_add(struct plan *p, struct unit *u, int64_t rev)
 static int record_planned(struct pctx *c, struct rendered *r, const char *now, struct err *err)
 {
 	struct store_stmt *s;
-	if (cprepare(c, "INSERT INTO feed_messages (topic, msgid, unit, kind, unit_key, rev, "
-			  "covered_seq, state, created) VALUES (?, ?, ?, ?, ?, CAST(? AS INTEGER), "
-			  "CAST(? AS INTEGER), 'planned', ?) ON CONFLICT (topic, msgid) DO NOTHING", &s, err) < 0)
+	if (cprepare(c,
+	             "INSERT INTO feed_messages (topic, msgid, unit, kind, unit_key, rev, "
+	             "covered_seq, state, created) VALUES (?, ?, ?, ?, ?, CAST(? AS INTEGER), "
+	             "CAST(? AS INTEGER), 'planned', ?) ON CONFLICT (topic, msgid) DO NOTHING",
+	             &s, err) < 0)
 		return -1;
-	char kind[2] = { r->kind, 0 }, rev[32], hw[32];
+	char kind[2] = {r->kind, 0}, rev[32], hw[32];
 	snprintf(rev, sizeof(rev), "%lld", (long long)r->rev);
 	snprintf(hw, sizeof(hw), "%lld", (long long)c->high);
 	store_bind_text(s, 1, c->tp->name, -1);
@@ -1405,17 +1415,18 @@ static int record_planned(struct pctx *c, struct rendered *r, const char *now, s
 static int render_planned(struct pctx *c, struct plan *p, struct err *err)
 {
 	struct store_stmt *s;
-	if (store_prepare(c->st, &s,
-			  "SELECT m.msgid, m.unit, m.kind, m.unit_key, m.rev, m.covered_seq, "
-			  "COALESCE(u.published_seq, -1) FROM feed_messages m LEFT JOIN feed_units u "
-			  "ON u.topic = m.topic AND u.unit = m.unit WHERE m.topic = ? AND m.state = "
-			  "'planned' ORDER BY CASE m.kind WHEN 'c' THEN 0 WHEN 'b' THEN 1 WHEN 't' "
-			  "THEN 2 ELSE 3 END, m.rowid",
-			  err) < 0)
+	if (store_prepare(
+	        c->st, &s,
+	        "SELECT m.msgid, m.unit, m.kind, m.unit_key, m.rev, m.covered_seq, "
+	        "COALESCE(u.published_seq, -1) FROM feed_messages m LEFT JOIN feed_units u "
+	        "ON u.topic = m.topic AND u.unit = m.unit WHERE m.topic = ? AND m.state = "
+	        "'planned' ORDER BY CASE m.kind WHEN 'c' THEN 0 WHEN 'b' THEN 1 WHEN 't' "
+	        "THEN 2 ELSE 3 END, m.rowid",
+	        err) < 0)
 		return -1;
 	store_bind_text(s, 1, c->tp->name, -1);
 	int r;
-	struct unitset tmp = { 0 };
+	struct unitset tmp = {0};
 	while ((r = store_step(s, err)) == STORE_ROW) {
 		const char *key = store_col_text(s, 3, NULL);
 		struct unit *u = units_get(&tmp, c->tp->name, key[0], key + 2);
@@ -1440,10 +1451,11 @@ static int topic_row(struct pctx *c, int64_t *position, int64_t *pending, struct
 {
 	struct store_stmt *s;
 	const char *ftext = c->tp->filter ? c->tp->filter->text : "";
-	if (store_prepare(c->st, &s,
-			  "INSERT INTO feed_topics (name, filter) VALUES (?, ?) ON CONFLICT (name) DO "
-			  "UPDATE SET filter = excluded.filter",
-			  err) < 0)
+	if (store_prepare(
+	        c->st, &s,
+	        "INSERT INTO feed_topics (name, filter) VALUES (?, ?) ON CONFLICT (name) DO "
+	        "UPDATE SET filter = excluded.filter",
+	        err) < 0)
 		return -1;
 	store_bind_text(s, 1, c->tp->name, -1);
 	store_bind_text(s, 2, ftext, -1);
@@ -1452,7 +1464,8 @@ static int topic_row(struct pctx *c, int64_t *position, int64_t *pending, struct
 	if (r < 0)
 		return -1;
 	if (store_prepare(c->st, &s,
-			  "SELECT position, pending_position FROM feed_topics WHERE name = ?", err) < 0)
+	                  "SELECT position, pending_position FROM feed_topics WHERE name = ?",
+	                  err) < 0)
 		return -1;
 	store_bind_text(s, 1, c->tp->name, -1);
 	r = store_step(s, err);
@@ -1468,8 +1481,8 @@ static int topic_row(struct pctx *c, int64_t *position, int64_t *pending, struct
 }
 
 /* Step 1: decide and record what to publish; render it.  Runs in one write transaction. */
-static int plan_topic(struct pctx *c, const struct publish_opts *o, int64_t settle,
-		      struct plan *p, struct publish_stats *stats, struct err *err)
+static int plan_topic(struct pctx *c, const struct publish_opts *o, int64_t settle, struct plan *p,
+                      struct publish_stats *stats, struct err *err)
 {
 	int64_t P, pending;
 	char now[32];
@@ -1479,16 +1492,17 @@ static int plan_topic(struct pctx *c, const struct publish_opts *o, int64_t sett
 	if (pending >= 0) {
 		/* a crash left planned messages: finish them before planning more */
 		p->next_position = pending;
+		p->recovering = 1;
 		return 0;
 	}
 	if (store_query_int(c->st, "SELECT COALESCE(MAX(id), 0) FROM submissions", &c->high, err,
-			    0) < 0)
+	                    0) < 0)
 		return -1;
 	int64_t H = c->high;
 	p->next_position = H;
 	if (H <= P)
 		return 0;
-	struct unitset us = { 0 };
+	struct unitset us = {0};
 	int rc = -1;
 	if (find_units(c, P, H, &us, err) < 0)
 		goto out;
@@ -1506,8 +1520,8 @@ static int plan_topic(struct pctx *c, const struct publish_opts *o, int64_t sett
 		struct unit *u = us.list[i];
 		if (!u->candidate || u->plan || u->max_seq <= u->published_seq)
 			continue; /* a root added below, or already in the feed */
-		int settled = o->no_settle || u->final || u->root_needed ||
-			      c->now - u->last_change >= settle;
+		int settled =
+		    o->no_settle || u->final || u->root_needed || c->now - u->last_change >= settle;
 		if (!settled || (o->max_messages && planned >= o->max_messages)) {
 			if (u->min_seq - 1 < p->next_position)
 				p->next_position = u->min_seq - 1;
@@ -1527,7 +1541,7 @@ static int plan_topic(struct pctx *c, const struct publish_opts *o, int64_t sett
 			int64_t exists = 0;
 			if (cid) {
 				if (cprepare(c, "SELECT COUNT(*) FROM checkouts WHERE id = ?", &s,
-					     err) < 0) {
+				             err) < 0) {
 					free(cid);
 					goto out;
 				}
@@ -1581,9 +1595,10 @@ static int set_pending(struct store *st, const char *topic, int64_t pos, struct 
 	char v[32];
 	snprintf(v, sizeof(v), "%lld", (long long)pos);
 	struct store_stmt *s;
-	if (store_prepare(st, &s,
-			  "UPDATE feed_topics SET pending_position = CAST(? AS INTEGER) WHERE name = ?",
-			  err) < 0)
+	if (store_prepare(
+	        st, &s,
+	        "UPDATE feed_topics SET pending_position = CAST(? AS INTEGER) WHERE name = ?",
+	        err) < 0)
 		return -1;
 	store_bind_text(s, 1, v, -1);
 	store_bind_text(s, 2, topic, -1);
@@ -1602,19 +1617,21 @@ static int commit_topic(struct pctx *c, const struct plan *p, struct err *err)
 	if (store_begin(st, err) < 0)
 		return -1;
 	struct store_stmt *up = NULL, *mk = NULL;
-	if (store_prepare(st, &up,
-			  "INSERT INTO feed_units (topic, unit, kind, published_seq, revs) VALUES "
-			  "(?, ?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER)) ON CONFLICT (topic, unit) "
-			  "DO UPDATE SET published_seq = MAX(feed_units.published_seq, "
-			  "excluded.published_seq), revs = MAX(feed_units.revs, excluded.revs)",
-			  err) < 0 ||
-	    store_prepare(st, &mk,
-			  "UPDATE feed_messages SET state = 'published' WHERE topic = ? AND msgid = ?",
-			  err) < 0)
+	if (store_prepare(
+	        st, &up,
+	        "INSERT INTO feed_units (topic, unit, kind, published_seq, revs) VALUES "
+	        "(?, ?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER)) ON CONFLICT (topic, unit) "
+	        "DO UPDATE SET published_seq = MAX(feed_units.published_seq, "
+	        "excluded.published_seq), revs = MAX(feed_units.revs, excluded.revs)",
+	        err) < 0 ||
+	    store_prepare(
+	        st, &mk,
+	        "UPDATE feed_messages SET state = 'published' WHERE topic = ? AND msgid = ?",
+	        err) < 0)
 		goto fail;
 	for (size_t i = 0; i < p->n; i++) {
 		const struct rendered *r = &p->v[i];
-		char kind[2] = { r->kind, 0 }, hw[32], revs[32];
+		char kind[2] = {r->kind, 0}, hw[32], revs[32];
 		snprintf(hw, sizeof(hw), "%lld", (long long)c->high);
 		snprintf(revs, sizeof(revs), "%lld", (long long)r->rev + 1);
 		store_reset(up);
@@ -1638,10 +1655,10 @@ static int commit_topic(struct pctx *c, const struct plan *p, struct err *err)
 	snprintf(n, sizeof(n), "%zu", p->n);
 	struct store_stmt *s;
 	if (store_prepare(st, &s,
-			  "UPDATE feed_topics SET position = MAX(position, CAST(? AS INTEGER)), "
-			  "pending_position = NULL, messages = messages + CAST(? AS INTEGER), "
-			  "updated = ? WHERE name = ?",
-			  err) < 0)
+	                  "UPDATE feed_topics SET position = MAX(position, CAST(? AS INTEGER)), "
+	                  "pending_position = NULL, messages = messages + CAST(? AS INTEGER), "
+	                  "updated = ? WHERE name = ?",
+	                  err) < 0)
 		goto fail;
 	store_bind_text(s, 1, pos, -1);
 	store_bind_text(s, 2, n, -1);
@@ -1667,11 +1684,16 @@ static char *mid_domain(const char *addr)
 	return xstrdup("cifeed.invalid");
 }
 
+/*
+ * One topic: plan, write the feed, move the position.  Returns 0 when done,
+ * 1 when it only finished what a crashed pass had planned (the caller runs
+ * it again to publish what is new), -1 with err.
+ */
 static int publish_topic(struct store *st, const struct publish_opts *o, const struct topic *tp,
-			 struct publish_stats *stats, struct err *err)
+                         struct publish_stats *stats, struct err *err)
 {
 	const struct config *cfg = o->cfg;
-	struct pctx c = { 0 };
+	struct pctx c = {0};
 	c.st = st;
 	c.tp = tp;
 	c.from_name = config_get_str(cfg, "feed", NULL, "name", "cifeed");
@@ -1682,7 +1704,7 @@ static int publish_topic(struct store *st, const struct publish_opts *o, const s
 	c.domain = domain;
 	c.now = o->now ? o->now : (int64_t)time(NULL);
 	int64_t settle = config_get_duration(cfg, "feed", NULL, "settle", PUBLISH_SETTLE_DEFAULT);
-	struct plan p = { 0 };
+	struct plan p = {0};
 	int rc = -1;
 
 	/* step 1: plan (and render) in one write transaction */
@@ -1708,10 +1730,10 @@ static int publish_topic(struct store *st, const struct publish_opts *o, const s
 		struct buf dir = BUF_INIT;
 		buf_addf(&dir, "%s/feeds/%s", o->datadir, tp->name);
 		struct feed_writer_opts wo = {
-			.name = tp->name,
-			.address = tp->address,
-			.description = tp->description,
-			.epoch_size = config_get_int(cfg, "feed", NULL, "epoch-size", 0),
+		    .name = tp->name,
+		    .address = tp->address,
+		    .description = tp->description,
+		    .epoch_size = config_get_int(cfg, "feed", NULL, "epoch-size", 0),
 		};
 		struct feed_writer *w = NULL;
 		int r = feed_writer_open(&w, dir.ptr, &wo, err);
@@ -1731,7 +1753,7 @@ static int publish_topic(struct store *st, const struct publish_opts *o, const s
 			} else if (a == FEED_ADDED) {
 				if (strcmp(mid, x->msgid.ptr))
 					log_warn("publish.msgid_changed", "topic=%s want=%s got=%s",
-						 tp->name, x->msgid.ptr, mid);
+					         tp->name, x->msgid.ptr, mid);
 				stats->messages++;
 				if (x->rev > 0)
 					stats->followups++;
@@ -1748,9 +1770,9 @@ static int publish_topic(struct store *st, const struct publish_opts *o, const s
 	if (commit_topic(&c, &p, err) < 0)
 		goto out;
 	if (p.n)
-		log_info("publish.topic", "topic=%s messages=%zu position=%lld", tp->name, p.n,
-			 (long long)p.next_position);
-	rc = 0;
+		log_info("publish.topic", "topic=%s messages=%zu position=%lld%s", tp->name, p.n,
+		         (long long)p.next_position, p.recovering ? " recovered=1" : "");
+	rc = p.recovering ? 1 : 0;
 out:
 	if (rc < 0)
 		err_prefix(err, "topic %s", tp->name);
@@ -1761,7 +1783,7 @@ out:
 }
 
 int publisher_run(struct store *st, const struct publish_opts *o, struct publish_stats *stats,
-		  struct err *err)
+                  struct err *err)
 {
 	struct topic *tp;
 	size_t n;
@@ -1774,11 +1796,14 @@ int publisher_run(struct store *st, const struct publish_opts *o, struct publish
 			continue;
 		found = 1;
 		stats->topics++;
-		rc = publish_topic(st, o, &tp[i], stats, err);
+		/* after finishing a crashed pass's plan, go on with what is new */
+		do
+			rc = publish_topic(st, o, &tp[i], stats, err);
+		while (rc == 1);
 	}
 	if (rc == 0 && o->topic && !found)
 		rc = err_set(err, ERR_NOTFOUND, "no topic '%s' in %s", o->topic,
-			     o->cfg->path ? o->cfg->path : "the configuration");
+		             o->cfg->path ? o->cfg->path : "the configuration");
 	publisher_topics_free(tp, n);
 	return rc;
 }
@@ -1797,7 +1822,7 @@ static int reindex_msg(const struct feed_msg *fm, void *arg, struct err *err)
 	struct rx_ctx *x = arg;
 	struct mime_msg m;
 	mime_parse(&m, fm->data, fm->len);
-	struct mime_ids ids = { 0 };
+	struct mime_ids ids = {0};
 	mime_msg_ids(&m, &ids);
 	struct mime_part *parts;
 	size_t np = mime_parts(&m, &parts);
@@ -1814,17 +1839,17 @@ static int reindex_msg(const struct feed_msg *fm, void *arg, struct err *err)
 			rc = err_set(err, ERR_INVALID, "line %d: %s", je.line, je.text);
 		} else if (kcidb_validate_upgrade(doc, version, &ke) < 0) {
 			rc = err_set(err, ERR_INVALID, "%zu KCIDB errors: %s", ke.count,
-				     buf_cstr(&ke.text));
+			             buf_cstr(&ke.text));
 		} else {
 			char sha[65];
 			unsigned char h[32];
 			crypto_hash_sha256(h, (const unsigned char *)parts[i].body.ptr,
-					   parts[i].body.len);
+			                   parts[i].body.len);
 			for (int k = 0; k < 32; k++)
 				snprintf(sha + 2 * k, 3, "%02x", h[k]);
 			struct buf src = BUF_INIT;
 			buf_addf(&src, "feed:%s:%s", x->topic, ids.n ? ids.v[0] : fm->blob);
-			struct submission_meta meta = { src.ptr, sha, version };
+			struct submission_meta meta = {src.ptr, sha, version};
 			struct results_stats rs;
 			rc = results_submit(x->w, doc, &meta, &rs, err);
 			buf_free(&src);
@@ -1833,7 +1858,7 @@ static int reindex_msg(const struct feed_msg *fm, void *arg, struct err *err)
 		}
 		if (rc < 0)
 			err_prefix(err, "epoch %d commit %.12s <%s> part %s", fm->epoch, fm->commit,
-				   ids.n ? ids.v[0] : "?", parts[i].idx);
+			           ids.n ? ids.v[0] : "?", parts[i].idx);
 		kcidb_errors_free(&ke);
 		json_decref(doc);
 		found = 1;
@@ -1862,12 +1887,13 @@ static int reindex_units(const struct feed_msg *fm, void *arg, struct err *err)
 	mime_parse(&m, fm->data, fm->len);
 	struct buf v = BUF_INIT;
 	int rc = 0;
-	char kind[2] = { 0 }, hash[25] = { 0 };
+	char kind[2] = {0}, hash[25] = {0};
 	long long rev = -1;
 	x->n++;
 	if (mime_get(&m, "X-CI-Unit", 0, &v) &&
-	    sscanf(v.ptr, "%1s %24s %lld", kind, hash, &rev) == 3 && rev >= 0 && strlen(hash) == 24) {
-		struct mime_ids ids = { 0 };
+	    sscanf(v.ptr, "%1s %24s %lld", kind, hash, &rev) == 3 && rev >= 0 &&
+	    strlen(hash) == 24) {
+		struct mime_ids ids = {0};
 		mime_msg_ids(&m, &ids);
 		char hw[32], revs[32], revn[32], now[32];
 		snprintf(hw, sizeof(hw), "%lld", (long long)x->high);
@@ -1907,21 +1933,23 @@ static int reindex_units(const struct feed_msg *fm, void *arg, struct err *err)
 }
 
 int publisher_reindex(struct store *st, const char *datadir, const struct config *cfg,
-		      struct reindex_stats *stats, struct err *err)
+                      struct reindex_stats *stats, struct err *err)
 {
 	memset(stats, 0, sizeof(*stats));
 	int64_t have = 0;
-	if (store_query_int(st,
-			    "SELECT (SELECT COUNT(*) FROM checkouts) + (SELECT COUNT(*) FROM builds) + "
-			    "(SELECT COUNT(*) FROM tests) + (SELECT COUNT(*) FROM issues) + "
-			    "(SELECT COUNT(*) FROM incidents) + (SELECT COUNT(*) FROM feed_units)",
-			    &have, err, 0) < 0)
+	if (store_query_int(
+	        st,
+	        "SELECT (SELECT COUNT(*) FROM checkouts) + (SELECT COUNT(*) FROM builds) + "
+	        "(SELECT COUNT(*) FROM tests) + (SELECT COUNT(*) FROM issues) + "
+	        "(SELECT COUNT(*) FROM incidents) + (SELECT COUNT(*) FROM feed_units)",
+	        &have, err, 0) < 0)
 		return -1;
 	if (have)
-		return err_set(err, ERR_USAGE,
-			       "the store already holds %lld objects; reindex rebuilds into an empty "
-			       "store (use a new data directory with the same feeds/)",
-			       (long long)have);
+		return err_set(
+		    err, ERR_USAGE,
+		    "the store already holds %lld objects; reindex rebuilds into an empty "
+		    "store (use a new data directory with the same feeds/)",
+		    (long long)have);
 	struct buf all = BUF_INIT, feeds = BUF_INIT;
 	buf_addf(&feeds, "%s/feeds", datadir);
 	buf_addf(&all, "%s/all", feeds.ptr);
@@ -1938,7 +1966,7 @@ int publisher_reindex(struct store *st, const char *datadir, const struct config
 		goto out;
 	if (results_writer_new(st, &w, err) < 0)
 		goto fail;
-	struct rx_ctx x = { st, w, stats, "all" };
+	struct rx_ctx x = {st, w, stats, "all"};
 	if (feed_read(all.ptr, 0, reindex_msg, &x, err) < 0)
 		goto fail;
 
@@ -1949,22 +1977,24 @@ int publisher_reindex(struct store *st, const char *datadir, const struct config
 	if (feed_topics_list(feeds.ptr, &topics, &nt, err) < 0)
 		goto fail;
 	for (size_t i = 0; i < nt; i++) {
-		struct units_ctx u = { st, topics[i].name, NULL, NULL, high, 0, stats };
+		struct units_ctx u = {st, topics[i].name, NULL, NULL, high, 0, stats};
 		struct buf dir = BUF_INIT;
 		buf_addf(&dir, "%s/%s", feeds.ptr, topics[i].name);
-		int r = store_prepare(st, &u.unit,
-				      "INSERT INTO feed_units (topic, unit, kind, published_seq, revs) "
-				      "VALUES (?, ?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER)) ON "
-				      "CONFLICT (topic, unit) DO UPDATE SET revs = MAX(feed_units.revs, "
-				      "excluded.revs)",
-				      err);
+		int r = store_prepare(
+		    st, &u.unit,
+		    "INSERT INTO feed_units (topic, unit, kind, published_seq, revs) "
+		    "VALUES (?, ?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER)) ON "
+		    "CONFLICT (topic, unit) DO UPDATE SET revs = MAX(feed_units.revs, "
+		    "excluded.revs)",
+		    err);
 		if (r == 0)
-			r = store_prepare(st, &u.msg,
-					  "INSERT INTO feed_messages (topic, msgid, unit, kind, "
-					  "unit_key, rev, covered_seq, state, created) VALUES (?, ?, ?, "
-					  "?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER), 'published', ?) "
-					  "ON CONFLICT (topic, msgid) DO NOTHING",
-					  err);
+			r = store_prepare(
+			    st, &u.msg,
+			    "INSERT INTO feed_messages (topic, msgid, unit, kind, "
+			    "unit_key, rev, covered_seq, state, created) VALUES (?, ?, ?, "
+			    "?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER), 'published', ?) "
+			    "ON CONFLICT (topic, msgid) DO NOTHING",
+			    err);
 		if (r == 0)
 			r = feed_read(dir.ptr, 0, reindex_units, &u, err);
 		store_finalize(u.unit);
@@ -1979,12 +2009,13 @@ int publisher_reindex(struct store *st, const char *datadir, const struct config
 		snprintf(hw, sizeof(hw), "%lld", (long long)high);
 		snprintf(n, sizeof(n), "%zu", u.n);
 		const char *ftext = config_get(cfg, "topic", topics[i].name, "filter");
-		if (store_prepare(st, &s,
-				  "INSERT INTO feed_topics (name, filter, position, messages, updated) "
-				  "VALUES (?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER), ?) ON CONFLICT "
-				  "(name) DO UPDATE SET position = excluded.position, messages = "
-				  "excluded.messages, pending_position = NULL",
-				  err) < 0)
+		if (store_prepare(
+		        st, &s,
+		        "INSERT INTO feed_topics (name, filter, position, messages, updated) "
+		        "VALUES (?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER), ?) ON CONFLICT "
+		        "(name) DO UPDATE SET position = excluded.position, messages = "
+		        "excluded.messages, pending_position = NULL",
+		        err) < 0)
 			goto fail;
 		char now[32];
 		fmt_now(now);
