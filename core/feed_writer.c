@@ -17,6 +17,7 @@
 #include "mime.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +41,7 @@
 
 extern char **environ;
 
-#define BATCH_DEFAULT 10000
+#define BATCH_DEFAULT 5000
 #define MAX_PACKS_DEFAULT 32
 
 /* public-inbox Import.pm @UNWANTED_HEADERS + MDA.pm @BAD_HEADERS */
@@ -51,6 +52,30 @@ static const char *const unwanted[] = {
 	"Return-Receipt-To", "Disposition-Notification-To", "X-Confirm-Reading-To", "X-PMRQC",
 };
 
+/*
+ * A sealed batch: its own mempack (and an odb holding only that), packed and
+ * indexed by a background thread through the epoch's second repository
+ * handle while the next batch fills a fresh mempack.  Nothing in it is shared
+ * with the writer's thread until pthread_join.
+ */
+struct packjob {
+	pthread_t th;
+	int running;
+	git_repository *repo; /* the packer's own handle on the epoch */
+	git_odb *odb;         /* holds only mempack */
+	git_odb_backend *mempack;
+	git_oid *objs;
+	unsigned char *blob;
+	size_t nobjs, capobjs;
+	git_oid tip; /* the newest commit in the batch */
+	const char *gitdir;
+	/* results */
+	int failed;
+	char msg[256];
+	size_t bytes;
+	double build_ms, index_ms;
+};
+
 struct epoch {
 	int n;
 	git_repository *repo;
@@ -59,12 +84,14 @@ struct epoch {
 	git_odb_backend *mempack;
 	char *branch;     /* "refs/heads/master" (HEAD's target) */
 	git_oid tip;      /* in-memory tip (queued commits included) */
-	git_oid base;     /* tip on disk when the batch started */
-	int has_tip, has_base;
-	size_t queued;    /* commits since the last flush */
-	git_oid *objs;    /* objects created since the last flush (pack contents) */
+	git_oid base;     /* the branch on disk (last moved by this writer, or at open) */
+	git_oid done;     /* newest commit whose batch is packed and indexed on disk */
+	int has_tip, has_base, has_done;
+	size_t queued;    /* commits in the batch being filled */
+	git_oid *objs;    /* objects of the batch being filled (pack contents) */
 	unsigned char *blob; /* objs[i] is a message blob */
 	size_t nobjs, capobjs;
+	struct packjob job; /* the batch being packed, when job.running */
 	uint64_t packed;  /* bytes of objects/pack/\*.pack at open / last flush */
 	uint64_t raw;     /* raw bytes added since open */
 };
@@ -79,6 +106,8 @@ struct feed_writer {
 	sqlite3 *db;
 	sqlite3_stmt *q_get, *q_put, *q_del, *q_byblob, *q_tip, *q_hput, *q_hhas, *q_hdel;
 	int in_tx;
+	int hold;   /* feed_writer_hold: only feed_writer_flush moves a branch */
+	int broken; /* a batch failed to pack: its commits are lost, refuse to go on */
 	struct feed_writer_stats st;
 	int wrote; /* something was flushed: wake watchers on close */
 };
@@ -574,13 +603,19 @@ static void note_object(struct epoch *e, const git_oid *id, int is_blob)
 
 /*
  * The writer's own pack settings, layered over the epoch's config for this
- * process only (INBOX/cifeed-writer.gitconfig): a one-object delta window
- * like git fast-import's, so a batch packs at import speed.  `git gc` on the
- * epoch does not read this file and repacks with full delta search.
+ * process only (INBOX/cifeed-writer.gitconfig): no delta search for a batch
+ * pack.  A batch is packed while the next one is built; with deltas (even
+ * git fast-import's one-object window) packing is the slower side and the
+ * writer ran at half of fast-import's rate, without them at about its rate
+ * (BENCHMARKS.md).  The price is disk until the epoch is repacked: batch
+ * packs are about twice the size of a delta-compressed pack.  `git gc` and
+ * the writer's own `git repack` do not read this file and delta-compress as
+ * usual.  bigFileThreshold is the git setting (larger objects are stored
+ * whole); libgit2 1.x reads its threshold from pack.deltaCacheSize, so both.
  */
 static const char writer_gitconfig[] =
 	"# cifeed feed writer: pack settings for its own batches only (see feed_writer.c)\n"
-	"[pack]\n\twindowMemory = 1\n";
+	"[pack]\n\tbigFileThreshold = 1\n\tdeltaCacheSize = 1\n";
 
 static int writer_config(struct feed_writer *w, git_repository *repo, struct err *err)
 {
@@ -622,10 +657,10 @@ static size_t pack_count(const char *gitdir)
  * Many small packs slow every reader down: fold them into one with git
  * itself (libgit2 has no repack).  Failure only costs speed, so it is logged.
  */
-static void maybe_repack(struct feed_writer *w, const char *gitdir)
+static void maybe_repack(struct feed_writer *w, const char *gitdir, size_t coming)
 {
 	size_t n = pack_count(gitdir);
-	if (n <= w->o.max_packs)
+	if (n + coming <= w->o.max_packs)
 		return;
 	char *argv[] = { "git", "--git-dir", (char *)gitdir, "repack", "-a", "-d", "-q", NULL };
 	pid_t pid;
@@ -650,8 +685,25 @@ static uint64_t packed_bytes(const char *gitdir)
 	return total;
 }
 
+static void job_discard(struct packjob *j)
+{
+	if (j->running) {
+		pthread_join(j->th, NULL);
+		j->running = 0;
+	}
+	if (j->mempack)
+		git_mempack_reset(j->mempack);
+	git_odb_free(j->odb);
+	j->odb = NULL;
+	j->mempack = NULL;
+}
+
 static void epoch_close(struct epoch *e)
 {
+	job_discard(&e->job);
+	git_repository_free(e->job.repo);
+	free(e->job.objs);
+	free(e->job.blob);
 	if (e->mempack && e->wodb)
 		git_mempack_reset(e->mempack);
 	git_repository_free(e->repo);
@@ -747,6 +799,13 @@ static int epoch_open(struct feed_writer *w, int n, int create, struct err *err)
 	}
 	git_repository_set_odb(e->repo, e->wodb);
 	if (writer_config(w, e->repo, err) < 0)
+		goto fail;
+	/* the background packer's own handle: libgit2 objects are not shared across threads */
+	if (git_repository_open_bare(&e->job.repo, p.ptr) < 0) {
+		git_fail(err, p.ptr);
+		goto fail;
+	}
+	if (writer_config(w, e->job.repo, err) < 0)
 		goto fail;
 	e->packed = packed_bytes(p.ptr);
 	buf_free(&p);
@@ -1038,6 +1097,11 @@ void feed_writer_close(struct feed_writer *w)
 	git_libgit2_shutdown();
 }
 
+void feed_writer_hold(struct feed_writer *w, int on)
+{
+	w->hold = on ? 1 : 0;
+}
+
 void feed_writer_stats(const struct feed_writer *w, struct feed_writer_stats *st)
 {
 	*st = w->st;
@@ -1045,85 +1109,205 @@ void feed_writer_stats(const struct feed_writer *w, struct feed_writer_stats *st
 
 /* ------------------------------------------------------------ writing */
 
-static int epoch_flush(struct feed_writer *w, struct err *err)
+static double ms_between(const struct timespec *a, const struct timespec *b)
 {
-	struct epoch *e = &w->cur;
-	if (!e->queued)
-		return tx_commit(w, err);
+	return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+/* The packer thread: one pack of exactly the batch's objects, then its index. */
+static void *job_run(void *arg)
+{
+	struct packjob *j = arg;
 	git_buf pack = { 0 };
 	git_indexer *idx = NULL;
 	git_indexer_progress prog;
 	git_indexer_options io;
 	git_indexer_options_init(&io, GIT_INDEXER_OPTIONS_VERSION);
 	struct buf packdir = BUF_INIT;
-	const char *gitdir = git_repository_path(e->repo);
-	buf_addf(&packdir, "%sobjects/pack", gitdir);
-	if (fs_mkdir_p(packdir.ptr, 0755, err) < 0)
-		goto fail;
+	buf_addf(&packdir, "%sobjects/pack", j->gitdir);
 	struct timespec t0, t1, t2;
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
-	/* one pack of exactly this batch's objects, delta search on every core */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	const char *what = "build pack";
 	git_packbuilder *pb = NULL;
-	int pr = git_packbuilder_new(&pb, e->repo);
-	if (pr == 0)
+	int r = git_packbuilder_new(&pb, j->repo);
+	if (r == 0)
 		git_packbuilder_set_threads(pb, 0);
-	for (size_t i = 0; pr == 0 && i < e->nobjs; i++)
-		pr = git_packbuilder_insert(pb, &e->objs[i], e->blob[i] ? "m" : NULL);
-	if (pr == 0)
-		pr = git_packbuilder_write_buf(&pack, pb);
+	for (size_t i = 0; r == 0 && i < j->nobjs; i++)
+		r = git_packbuilder_insert(pb, &j->objs[i], j->blob[i] ? "m" : NULL);
+	if (r == 0)
+		r = git_packbuilder_write_buf(&pack, pb);
 	git_packbuilder_free(pb);
-	if (pr < 0) {
-		git_fail(err, "build pack");
-		goto fail;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (r == 0) {
+		what = "write pack";
+		if (mkdir(packdir.ptr, 0755) < 0 && errno != EEXIST) {
+			snprintf(j->msg, sizeof(j->msg), "mkdir %s: %s", packdir.ptr, strerror(errno));
+			j->failed = 1;
+		} else {
+			r = git_indexer_new(&idx, packdir.ptr, 0, NULL, &io);
+			if (r == 0)
+				r = git_indexer_append(idx, pack.ptr, pack.size, &prog);
+			if (r == 0)
+				r = git_indexer_commit(idx, &prog);
+		}
 	}
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
-	if (git_indexer_new(&idx, packdir.ptr, 0, NULL, &io) < 0 ||
-	    git_indexer_append(idx, pack.ptr, pack.size, &prog) < 0 ||
-	    git_indexer_commit(idx, &prog) < 0) {
-		git_fail(err, "write pack");
-		goto fail;
+	clock_gettime(CLOCK_MONOTONIC, &t2);
+	if (r < 0) {
+		const git_error *e = git_error_last();
+		snprintf(j->msg, sizeof(j->msg), "%s: %s", what,
+			 e && e->message ? e->message : "libgit2 error");
+		j->failed = 1;
 	}
+	j->bytes = pack.size;
+	j->build_ms = ms_between(&t0, &t1);
+	j->index_ms = ms_between(&t1, &t2);
 	git_indexer_free(idx);
-	idx = NULL;
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t2);
-	log_debug("feed.pack", "inbox=%s epoch=%d objects=%zu bytes=%zu build_ms=%.1f index_ms=%.1f",
-		  w->dir, e->n, e->nobjs, pack.size,
-		  (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
-		  (double)(t2.tv_sec - t1.tv_sec) * 1e3 + (double)(t2.tv_nsec - t1.tv_nsec) / 1e6);
 	git_buf_dispose(&pack);
-	/* the pack is on disk: the memory copy can go */
+	buf_free(&packdir);
+	return NULL;
+}
+
+/*
+ * Wait for the batch being packed (if any).  Its pack is then on disk and
+ * e->done names its newest commit; the branch has not moved yet.
+ */
+static int job_finish(struct feed_writer *w, struct err *err)
+{
+	struct epoch *e = &w->cur;
+	struct packjob *j = &e->job;
+	if (!j->running)
+		return 0;
+	pthread_join(j->th, NULL);
+	j->running = 0;
+	git_mempack_reset(j->mempack);
+	git_odb_free(j->odb);
+	j->odb = NULL;
+	j->mempack = NULL;
+	if (j->failed) {
+		w->broken = 1;
+		return err_set(err, ERR_IO, "%s", j->msg);
+	}
+	log_debug("feed.pack", "inbox=%s epoch=%d objects=%zu bytes=%zu build_ms=%.1f index_ms=%.1f",
+		  w->dir, e->n, j->nobjs, j->bytes, j->build_ms, j->index_ms);
 	git_odb_refresh(e->odb);
-	git_mempack_reset(e->mempack);
+	git_oid_cpy(&e->done, &j->tip);
+	e->has_done = 1;
+	w->st.packs++;
+	return 0;
+}
+
+/*
+ * Seal the batch being filled: hand its mempack to the packer thread and
+ * give the repository a fresh one.  The previous batch must be finished.
+ */
+static int job_start(struct feed_writer *w, struct err *err)
+{
+	struct epoch *e = &w->cur;
+	struct packjob *j = &e->job;
+	if (!e->queued)
+		return 0;
+	git_odb_backend *mp = NULL;
+	git_odb *odb = NULL;
+	if (git_mempack_new(&mp) < 0 || git_odb_new(&odb) < 0 ||
+	    git_odb_add_backend(odb, mp, 999) < 0) {
+		if (!odb && mp)
+			mp->free(mp);
+		git_odb_free(odb);
+		return git_fail(err, "mempack");
+	}
+	/* the batch's objects and their list go to the job; the writer gets the fresh ones */
+	j->odb = e->wodb;
+	j->mempack = e->mempack;
+	e->wodb = odb;
+	e->mempack = mp;
+	git_repository_set_odb(e->repo, e->wodb);
+	git_repository_set_odb(j->repo, j->odb);
+	git_oid *objs = j->objs;
+	unsigned char *blob = j->blob;
+	size_t cap = j->capobjs;
+	j->objs = e->objs;
+	j->blob = e->blob;
+	j->capobjs = e->capobjs;
+	j->nobjs = e->nobjs;
+	e->objs = objs;
+	e->blob = blob;
+	e->capobjs = cap;
+	e->nobjs = 0;
+	e->queued = 0;
+	git_oid_cpy(&j->tip, &e->tip);
+	j->gitdir = git_repository_path(e->repo);
+	j->failed = 0;
+	j->msg[0] = '\0';
+	int r = pthread_create(&j->th, NULL, job_run, j);
+	if (r != 0) {
+		w->broken = 1;
+		return err_set(err, ERR_IO, "packer thread: %s", strerror(r));
+	}
+	j->running = 1;
+	return 0;
+}
+
+/*
+ * Move the branch to the newest packed commit (compare-and-swap against the
+ * tip this writer last saw), then fold packs when they pile up.  Only while
+ * no batch is being packed: `git repack -a -d` drops unreachable objects.
+ */
+static int publish_done(struct feed_writer *w, struct err *err)
+{
+	struct epoch *e = &w->cur;
+	if (!e->has_done || (e->has_base && git_oid_equal(&e->done, &e->base)))
+		return 0;
 	git_reference *ref = NULL;
 	int r;
 	if (e->has_base)
-		r = git_reference_create_matching(&ref, e->repo, e->branch, &e->tip, 1, &e->base,
+		r = git_reference_create_matching(&ref, e->repo, e->branch, &e->done, 1, &e->base,
 						  "cifeed: append");
 	else
-		r = git_reference_create(&ref, e->repo, e->branch, &e->tip, 0, "cifeed: create");
+		r = git_reference_create(&ref, e->repo, e->branch, &e->done, 0, "cifeed: create");
 	git_reference_free(ref);
-	if (r < 0) {
-		git_fail(err, "update branch (another writer?)");
-		goto fail;
-	}
-	git_oid_cpy(&e->base, &e->tip);
+	if (r < 0)
+		return git_fail(err, "update branch (another writer?)");
+	git_oid_cpy(&e->base, &e->done);
 	e->has_base = 1;
-	e->queued = 0;
-	e->nobjs = 0;
-	maybe_repack(w, gitdir);
-	e->packed = packed_bytes(gitdir);
 	w->st.flushes++;
-	w->st.packs++;
 	w->wrote = 1;
-	buf_free(&packdir);
+	return 0;
+}
+
+/* A batch is full: publish what is packed, start packing this one. */
+static int epoch_seal(struct feed_writer *w, struct err *err)
+{
+	struct epoch *e = &w->cur;
+	const char *gitdir = git_repository_path(e->repo);
+	if (job_finish(w, err) < 0)
+		return -1;
+	if (!w->hold) {
+		if (publish_done(w, err) < 0)
+			return -1;
+		/* the pack about to be written counts: never more than max_packs */
+		maybe_repack(w, gitdir, 1);
+	}
+	return job_start(w, err);
+}
+
+static int epoch_flush(struct feed_writer *w, struct err *err)
+{
+	struct epoch *e = &w->cur;
+	if (w->broken)
+		return err_set(err, ERR_IO, "an earlier batch failed to pack");
+	int pending = e->queued || e->job.running ||
+		      (e->has_done && !(e->has_base && git_oid_equal(&e->done, &e->base)));
+	if (!pending)
+		return tx_commit(w, err);
+	if (job_finish(w, err) < 0 || job_start(w, err) < 0 || job_finish(w, err) < 0 ||
+	    publish_done(w, err) < 0)
+		return -1;
+	const char *gitdir = git_repository_path(e->repo);
+	maybe_repack(w, gitdir, 0);
+	e->packed = packed_bytes(gitdir);
 	if (cache_tip(w, e->n, &e->tip, err) < 0)
 		return -1;
 	return tx_commit(w, err);
-fail:
-	git_indexer_free(idx);
-	git_buf_dispose(&pack);
-	buf_free(&packdir);
-	return -1;
 }
 
 int feed_writer_flush(struct feed_writer *w, struct err *err)
@@ -1272,6 +1456,8 @@ int feed_writer_add(struct feed_writer *w, const char *msg, size_t len, char **m
 
 	if (msgid_out)
 		*msgid_out = NULL;
+	if (w->broken)
+		return err_set(err, ERR_IO, "feed %s: an earlier batch failed to pack", w->dir);
 	mime_parse(&m0, msg, len);
 	drop_unwanted(&m0, &clean);
 	mime_msg_free(&m0);
@@ -1329,6 +1515,11 @@ int feed_writer_add(struct feed_writer *w, const char *msg, size_t len, char **m
 	/* epoch rollover: public-inbox counts packed + 0.4 x raw bytes */
 	if (w->cur.has_tip &&
 	    (double)w->cur.packed + 0.4 * (double)(w->cur.raw + dlen) >= (double)w->o.epoch_size) {
+		if (w->hold) {
+			/* rolling over moves the old epoch's branch: not while held */
+			rc = FEED_HELD;
+			goto out;
+		}
 		char *keep = xstrdup(mid);
 		if (gen)
 			free(gen);
@@ -1370,8 +1561,10 @@ int feed_writer_add(struct feed_writer *w, const char *msg, size_t len, char **m
 	if (msgid_out)
 		*msgid_out = xstrdup(mid);
 	rc = FEED_ADDED;
-	if (w->cur.queued >= w->o.batch_max && feed_writer_flush(w, err) < 0)
+	if (w->cur.queued >= w->o.batch_max && epoch_seal(w, err) < 0) {
+		err_prefix(err, "feed %s: epoch %d", w->dir, w->cur.n);
 		rc = -1;
+	}
 out:
 	if (rc < 0 && msgid_out) {
 		free(*msgid_out);
@@ -1392,7 +1585,10 @@ int feed_writer_remove(struct feed_writer *w, const char *msgid, struct err *err
 	git_oid blob;
 	if (!cache_get(w, msgid, NULL, &blob))
 		return 0;
-	if (tx_begin(w, err) < 0)
+	if (w->broken)
+		return err_set(err, ERR_IO, "feed %s: an earlier batch failed to pack", w->dir);
+	/* the blob may be in the batch being packed: let it reach the disk first */
+	if (job_finish(w, err) < 0 || tx_begin(w, err) < 0)
 		return -1;
 	/* the blob may live in an older epoch: make sure this epoch can name it */
 	int64_t now = (int64_t)time(NULL);

@@ -17,26 +17,34 @@
  * silent duplicate; otherwise another unused id of the message, else a
  * generated <YYYYmmddHHMMSS.HASH@z> appended as an extra Message-ID header.
  *
- * Bulk: objects go to an in-memory pack (git_mempack) and are written as ONE
- * pack per flush through git_indexer; the branch ref moves once per flush with
- * a compare-and-swap against the tip the writer started from (a concurrent
- * writer makes the flush fail, never lose data).  fsync is on, so a flushed
- * batch is durable before feed_writer_flush returns.  Epochs roll over when
- * packed bytes + 0.4 x raw bytes added reach opts.epoch_size (public-inbox's
- * rule; default 1 GiB packed), never appending to an older epoch.
+ * Bulk: objects go to an in-memory pack (git_mempack); a batch (opts.batch_max
+ * messages, or what is queued at feed_writer_flush) is written as ONE pack
+ * through git_indexer.  Packing runs on a background thread while the next
+ * batch is built (at most one batch in flight), so a long run uses two cores.
+ * The branch moves with a compare-and-swap against the tip the writer last
+ * saw (a concurrent writer makes it fail, never lose data), only ever to a
+ * commit whose pack is on disk: when a full batch is sealed, to the newest
+ * packed commit (unless held, see feed_writer_hold), and at feed_writer_flush
+ * to the tip.  fsync is on, so a flushed batch is durable before
+ * feed_writer_flush returns.  Epochs roll over when packed bytes + 0.4 x raw
+ * bytes added reach opts.epoch_size (public-inbox's rule; default 1 GiB
+ * packed), never appending to an older epoch.
  *
- * Each flush adds one pack; when an epoch holds more than opts.max_packs
- * packs the writer runs `git repack -a -d -q` on it (still under the lock),
- * so a daemon publishing every few seconds does not leave thousands of packs.
+ * Each batch adds one pack; when an epoch would hold more than
+ * opts.max_packs packs the writer runs `git repack -a -d -q` on it (under
+ * the lock, with no batch in flight), so a daemon publishing every few
+ * seconds does not leave thousands of packs.
  *
  * Crash safety: until feed_writer_flush returns 0 nothing is visible (a crash
- * leaves at most an unreferenced pack).  The Message-ID cache is a
- * rebuildable index of the epochs: it records each epoch's tip, and open
+ * leaves at most an unreferenced pack, or a branch moved to a fully packed
+ * batch).  The Message-ID cache is a rebuildable index of the epochs,
+ * committed at feed_writer_flush: it records each epoch's tip, and open
  * catches up from git whatever was committed but not cached (after a crash,
  * or by another writer such as public-inbox itself).
  *
  * Threading: blocking file and git I/O; call it off the event loop
- * (uv_queue_work).  One writer per inbox at a time (the flock enforces it
+ * (uv_queue_work).  A writer is used by one thread at a time (it starts its
+ * own packer thread).  One writer per inbox at a time (the flock enforces it
  * across processes; feed_writer_open blocks until the lock is free).
  * Any RFC 5322 message can be written (CI results, a bot's outbox...).
  */
@@ -56,7 +64,7 @@ struct feed_writer_opts {
 	const char *address;     /* inbox address: committer e-mail (required) */
 	const char *description; /* written to INBOX/description when not NULL */
 	int64_t epoch_size;      /* packed bytes per epoch; 0 = FEED_EPOCH_SIZE_DEFAULT */
-	size_t batch_max;        /* flush by itself after this many messages; 0 = 10000 */
+	size_t batch_max;        /* a pack per this many messages; 0 = 5000 */
 	size_t max_packs;        /* `git repack -a -d` an epoch with more packs; 0 = 32 */
 };
 
@@ -72,16 +80,27 @@ int feed_writer_open(struct feed_writer **out, const char *inbox_dir,
 enum feed_add_status {
 	FEED_ADDED = 0,     /* queued for the next flush */
 	FEED_DUPLICATE = 1, /* same Message-ID and content already in the inbox: dropped */
+	FEED_HELD = 2,      /* held and the message needs a new epoch: nothing queued */
 };
 
 /*
  * Queue one message (LF line endings expected; CRLF is stored as given).
- * Returns FEED_ADDED or FEED_DUPLICATE, or -1 with err.  When msgid_out is
- * given it receives the Message-ID the message is stored under (caller
- * frees).  May flush by itself (batch_max, epoch rollover).
+ * Returns FEED_ADDED, FEED_DUPLICATE or FEED_HELD, or -1 with err.  When
+ * msgid_out is given it receives the Message-ID the message is stored under
+ * (caller frees).  May seal a batch (batch_max) or flush and roll over to a
+ * new epoch by itself, unless held.
  */
 int feed_writer_add(struct feed_writer *w, const char *msg, size_t len, char **msgid_out,
 		    struct err *err);
+
+/*
+ * While held (on = 1), no branch moves before feed_writer_flush: full batches
+ * are still packed in the background, but a message that needs a new epoch
+ * is refused with FEED_HELD (flush or release the hold, then add it again).
+ * For a caller whose own bookkeeping must commit before the feed shows
+ * anything (the publisher writes while it is still rendering).
+ */
+void feed_writer_hold(struct feed_writer *w, int on);
 
 /* 1 when a message with this Message-ID (no <>) is in the inbox or queued. */
 int feed_writer_has(struct feed_writer *w, const char *msgid);

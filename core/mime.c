@@ -232,6 +232,15 @@ void mime_text_sanitize(const char *s, size_t len, struct buf *out, int keep_lin
 	size_t i = 0;
 	buf_grow(out, len);
 	while (i < len) {
+		/* printable ASCII, the bulk of any text, is copied a run at a time */
+		size_t run = i;
+		while (run < len && u[run] >= 0x20 && u[run] < 0x7f)
+			run++;
+		if (run > i) {
+			buf_add(out, s + i, run - i);
+			i = run;
+			continue;
+		}
 		uint32_t cp;
 		size_t n = utf8_one(u + i, len - i, &cp);
 		if (!n) {

@@ -18,6 +18,7 @@
 #include "results.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -472,9 +473,14 @@ static int patch_of(struct pctx *c, json_t *checkout, struct patch_ref *p, struc
 {
 	if (patch_find(c, checkout, p, err) < 0)
 		return -1;
-	if (p->msgid && series_review_summary(c->st, p->msgid, &p->reviews, err) < 0)
+	if (!p->msgid)
+		return 0;
+	struct store_stmt *s;
+	if (cprepare(c, series_review_sql, &s, err) < 0)
 		return -1;
-	return 0;
+	int r = series_review_run(s, p->msgid, &p->reviews, err);
+	cdone(c, s);
+	return r < 0 ? -1 : 0;
 }
 
 static void patch_free(struct patch_ref *p)
@@ -1411,8 +1417,43 @@ static int record_planned(struct pctx *c, struct rendered *r, const char *now, s
 	return rc < 0 ? -1 : 0;
 }
 
-/* Render the planned-but-unpublished messages of a topic (after a crash, or just planned). */
-static int render_planned(struct pctx *c, struct plan *p, struct err *err)
+/*
+ * Step 2 on a thread of its own, overlapped with rendering: the feeder
+ * appends each message as soon as it is rendered, so object creation and
+ * packing (feed_writer packs on a further thread) run beside the rendering
+ * instead of after it.  The feed is held (feed_writer_hold) until the
+ * planning transaction has committed: before that no branch may move, or a
+ * crash could leave in the feed a message whose plan was never recorded.
+ * The plan array is only read under the mutex (rendering reallocates it);
+ * a rendered message's buffers are not touched by the renderer again.
+ */
+struct feeder {
+	pthread_t th;
+	int started, start_error;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct plan *p;
+	size_t ready;  /* p->v[0..ready) are rendered */
+	int waiting;   /* the feeder waits for a message */
+	int finished;  /* rendering is over: ready is final */
+	int committed; /* the plan is committed: branches may move, flush at the end */
+	int abort;     /* the pass failed: stop, flush nothing */
+	const char *dir;
+	struct feed_writer_opts wo;
+	const char *topic;
+	/* results, read after join */
+	int rc;
+	struct err err;
+	size_t messages, followups, existing;
+};
+
+static void feeder_rendered(struct feeder *f, size_t n);
+
+/*
+ * Render the planned-but-unpublished messages of a topic (after a crash, or
+ * just planned), handing each to the feeder (when given) as it is done.
+ */
+static int render_planned(struct pctx *c, struct plan *p, struct feeder *f, struct err *err)
 {
 	struct store_stmt *s;
 	if (store_prepare(
@@ -1430,7 +1471,12 @@ static int render_planned(struct pctx *c, struct plan *p, struct err *err)
 	while ((r = store_step(s, err)) == STORE_ROW) {
 		const char *key = store_col_text(s, 3, NULL);
 		struct unit *u = units_get(&tmp, c->tp->name, key[0], key + 2);
+		/* the feeder reads p->v under its mutex: growing the array moves it */
+		if (f)
+			pthread_mutex_lock(&f->mu);
 		struct rendered *x = plan_add(p, u, store_col_int(s, 4));
+		if (f)
+			pthread_mutex_unlock(&f->mu);
 		buf_adds(&x->msgid, store_col_text(s, 0, NULL));
 		int64_t high = store_col_int(s, 5);
 		if (high > c->high)
@@ -1441,6 +1487,8 @@ static int render_planned(struct pctx *c, struct plan *p, struct err *err)
 			r = -1;
 			break;
 		}
+		if (f)
+			feeder_rendered(f, p->n);
 	}
 	store_finalize(s);
 	units_free(&tmp);
@@ -1684,6 +1732,128 @@ static char *mid_domain(const char *addr)
 	return xstrdup("cifeed.invalid");
 }
 
+
+static void *feeder_run(void *arg);
+
+/* Message n-1 is rendered; the first one starts the feeder (no feed is opened for nothing). */
+static void feeder_rendered(struct feeder *f, size_t n)
+{
+	if (!f->started && !f->start_error) {
+		int e = pthread_create(&f->th, NULL, feeder_run, f);
+		if (e)
+			f->start_error = e;
+		else
+			f->started = 1;
+	}
+	pthread_mutex_lock(&f->mu);
+	f->ready = n;
+	if (f->waiting) /* a wake-up per message costs the renderer a system call */
+		pthread_cond_signal(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+}
+
+/* Wait until message i is rendered (1), or there is none / the pass failed (0). */
+static int feeder_next(struct feeder *f, size_t i, struct rendered *out)
+{
+	pthread_mutex_lock(&f->mu);
+	while (i >= f->ready && !f->finished && !f->abort) {
+		f->waiting = 1;
+		pthread_cond_wait(&f->cv, &f->mu);
+		f->waiting = 0;
+	}
+	int ok = !f->abort && i < f->ready;
+	if (ok)
+		*out = f->p->v[i]; /* a shallow copy: the buffers stay where they are */
+	pthread_mutex_unlock(&f->mu);
+	return ok;
+}
+
+/* Wait for the plan's commit (1) or the pass's failure (0). */
+static int feeder_wait_commit(struct feeder *f)
+{
+	pthread_mutex_lock(&f->mu);
+	while (!f->committed && !f->abort)
+		pthread_cond_wait(&f->cv, &f->mu);
+	int ok = f->committed && !f->abort;
+	pthread_mutex_unlock(&f->mu);
+	return ok;
+}
+
+static void *feeder_run(void *arg)
+{
+	struct feeder *f = arg;
+	struct feed_writer *w = NULL;
+	struct err *err = &f->err;
+	int r = feed_writer_open(&w, f->dir, &f->wo, err);
+	if (r == 0)
+		feed_writer_hold(w, 1);
+	int held = 1;
+	struct rendered x;
+	for (size_t i = 0; r == 0 && feeder_next(f, i, &x); i++) {
+		if (feed_writer_has(w, x.msgid.ptr)) {
+			f->existing++;
+			continue;
+		}
+		char *mid = NULL;
+		int a = feed_writer_add(w, x.bytes.ptr, x.bytes.len, &mid, err);
+		if (a == FEED_HELD) {
+			/* a new epoch: the old one's branch moves, so the plan must be in */
+			if (!feeder_wait_commit(f))
+				break;
+			feed_writer_hold(w, 0);
+			held = 0;
+			a = feed_writer_add(w, x.bytes.ptr, x.bytes.len, &mid, err);
+		}
+		if (a < 0) {
+			r = -1;
+		} else if (a == FEED_ADDED) {
+			if (strcmp(mid, x.msgid.ptr))
+				log_warn("publish.msgid_changed", "topic=%s want=%s got=%s", f->topic,
+				         x.msgid.ptr, mid);
+			f->messages++;
+			if (x.rev > 0)
+				f->followups++;
+		}
+		free(mid);
+	}
+	if (r == 0 && feeder_wait_commit(f)) {
+		if (held)
+			feed_writer_hold(w, 0);
+		r = feed_writer_flush(w, err);
+	} else if (r == 0) {
+		r = -1; /* the pass failed: what was queued is dropped with the writer */
+		err_set(err, ERR_IO, "publishing pass abandoned");
+	}
+	feed_writer_close(w);
+	f->rc = r;
+	return NULL;
+}
+
+static void feeder_signal(struct feeder *f, int *flag)
+{
+	pthread_mutex_lock(&f->mu);
+	*flag = 1;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+}
+
+/* Wait for the feeder; 0 when it wrote and flushed everything, else -1 with err. */
+static int feeder_join(struct feeder *f, struct publish_stats *stats, struct err *err)
+{
+	if (f->start_error)
+		return err_set(err, ERR_IO, "feed writer thread: %s", strerror(f->start_error));
+	if (!f->started)
+		return 0;
+	pthread_join(f->th, NULL);
+	f->started = 0;
+	stats->messages += f->messages;
+	stats->followups += f->followups;
+	stats->existing += f->existing;
+	if (f->rc < 0)
+		return err_set(err, f->err.code ? f->err.code : ERR_IO, "%s", err_msg(&f->err));
+	return 0;
+}
+
 /*
  * One topic: plan, write the feed, move the position.  Returns 0 when done,
  * 1 when it only finished what a crashed pass had planned (the caller runs
@@ -1706,8 +1876,22 @@ static int publish_topic(struct store *st, const struct publish_opts *o, const s
 	int64_t settle = config_get_duration(cfg, "feed", NULL, "settle", PUBLISH_SETTLE_DEFAULT);
 	struct plan p = {0};
 	int rc = -1;
+	struct buf dir = BUF_INIT;
+	buf_addf(&dir, "%s/feeds/%s", o->datadir, tp->name);
+	struct feeder f = {
+	    .p = &p,
+	    .dir = dir.ptr,
+	    .topic = tp->name,
+	    .wo = {.name = tp->name,
+	           .address = tp->address,
+	           .description = tp->description,
+	           .epoch_size = config_get_int(cfg, "feed", NULL, "epoch-size", 0)},
+	    .err = ERR_INIT,
+	};
+	pthread_mutex_init(&f.mu, NULL);
+	pthread_cond_init(&f.cv, NULL);
 
-	/* step 1: plan (and render) in one write transaction */
+	/* step 1: plan (and render) in one write transaction; step 2 starts meanwhile */
 	if (store_begin(st, err) < 0)
 		goto out;
 	if (plan_topic(&c, o, settle, &p, stats, err) < 0) {
@@ -1715,57 +1899,20 @@ static int publish_topic(struct store *st, const struct publish_opts *o, const s
 		goto out;
 	}
 	int64_t next = p.next_position;
-	if (render_planned(&c, &p, err) < 0) {
-		store_rollback(st);
-		goto out;
-	}
-	if (set_pending(st, tp->name, next, err) < 0 || store_commit(st, err) < 0) {
+	log_debug("publish.planned", "topic=%s", tp->name);
+	int r = render_planned(&c, &p, &f, err);
+	feeder_signal(&f, &f.finished);
+	log_debug("publish.rendered", "topic=%s messages=%zu", tp->name, p.n);
+	if (r < 0 || set_pending(st, tp->name, next, err) < 0 || store_commit(st, err) < 0) {
 		store_rollback(st);
 		goto out;
 	}
 	p.next_position = next;
+	/* the plan is in: the feed may show it */
+	feeder_signal(&f, &f.committed);
+	if (feeder_join(&f, stats, err) < 0)
+		goto out;
 
-	/* step 2: the feed */
-	if (p.n) {
-		struct buf dir = BUF_INIT;
-		buf_addf(&dir, "%s/feeds/%s", o->datadir, tp->name);
-		struct feed_writer_opts wo = {
-		    .name = tp->name,
-		    .address = tp->address,
-		    .description = tp->description,
-		    .epoch_size = config_get_int(cfg, "feed", NULL, "epoch-size", 0),
-		};
-		struct feed_writer *w = NULL;
-		int r = feed_writer_open(&w, dir.ptr, &wo, err);
-		buf_free(&dir);
-		if (r < 0)
-			goto out;
-		for (size_t i = 0; i < p.n && r == 0; i++) {
-			struct rendered *x = &p.v[i];
-			if (feed_writer_has(w, x->msgid.ptr)) {
-				stats->existing++;
-				continue;
-			}
-			char *mid = NULL;
-			int a = feed_writer_add(w, x->bytes.ptr, x->bytes.len, &mid, err);
-			if (a < 0) {
-				r = -1;
-			} else if (a == FEED_ADDED) {
-				if (strcmp(mid, x->msgid.ptr))
-					log_warn("publish.msgid_changed", "topic=%s want=%s got=%s",
-					         tp->name, x->msgid.ptr, mid);
-				stats->messages++;
-				if (x->rev > 0)
-					stats->followups++;
-			}
-			free(mid);
-		}
-		if (r == 0)
-			r = feed_writer_flush(w, err);
-		feed_writer_close(w);
-		if (r < 0)
-			goto out;
-	}
 	/* step 3 */
 	if (commit_topic(&c, &p, err) < 0)
 		goto out;
@@ -1774,6 +1921,17 @@ static int publish_topic(struct store *st, const struct publish_opts *o, const s
 		         (long long)p.next_position, p.recovering ? " recovered=1" : "");
 	rc = p.recovering ? 1 : 0;
 out:
+	if (f.started) {
+		/* a failed pass: the feeder drops what it queued, nothing reaches the feed */
+		feeder_signal(&f, &f.abort);
+		struct err ignored = ERR_INIT;
+		feeder_join(&f, stats, &ignored);
+		err_free(&ignored);
+	}
+	pthread_mutex_destroy(&f.mu);
+	pthread_cond_destroy(&f.cv);
+	err_free(&f.err);
+	buf_free(&dir);
 	if (rc < 0)
 		err_prefix(err, "topic %s", tp->name);
 	plan_free(&p);

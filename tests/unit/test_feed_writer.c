@@ -331,3 +331,101 @@ Test(feed_writer, repacks_when_packs_pile_up)
 	cr_assert_eq(n, 60);
 	buf_free(&msg);
 }
+
+/* 1 when the epoch's branch exists */
+static int has_branch(const char *inbox, int epoch)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/git/%d.git", inbox, epoch);
+	git_repository *r;
+	if (git_repository_open_bare(&r, path) < 0)
+		return 0;
+	git_oid id;
+	int ok = git_reference_name_to_id(&id, r, "refs/heads/master") == 0;
+	git_repository_free(r);
+	return ok;
+}
+
+static void padded_msg(struct buf *msg, const char *tag, int i)
+{
+	buf_reset(msg);
+	buf_addf(msg,
+		 "From: Bot <bot@example.invalid>\nSubject: %s %d\n"
+		 "Date: Mon, 01 Jan 2024 10:%02d:00 +0000\nMessage-ID: <%s%d@example.invalid>\n\n",
+		 tag, i, i % 60, tag, i);
+	for (int k = 0; k < 40; k++)
+		buf_addf(msg, "line %d of %s %d with some padding text %08x\n", k, tag, i,
+			 (unsigned)(i * 2654435761u + (unsigned)k));
+}
+
+Test(feed_writer, held_batches_are_packed_but_invisible_until_flush)
+{
+	char inbox[512], gitdir[600];
+	snprintf(inbox, sizeof(inbox), "%s/held", tmpdir);
+	snprintf(gitdir, sizeof(gitdir), "%s/git/0.git", inbox);
+	struct feed_writer *w = NULL;
+	struct err err = ERR_INIT;
+	/* a pack per 5 messages, a new epoch after ~30 kB */
+	struct feed_writer_opts o = { .name = "h", .address = "h@example.invalid",
+				      .epoch_size = 30000, .batch_max = 5 };
+	cr_assert_eq(feed_writer_open(&w, inbox, &o, &err), 0, "%s", err_msg(&err));
+	feed_writer_hold(w, 1);
+	struct buf msg = BUF_INIT;
+	int i = 0, r;
+	for (;; i++) {
+		cr_assert_lt(i, 1000, "a held writer never asked for a new epoch");
+		padded_msg(&msg, "h", i);
+		r = add(w, msg.ptr, msg.len, NULL);
+		if (r == FEED_HELD)
+			break;
+		cr_assert_eq(r, FEED_ADDED);
+		cr_assert(!has_branch(inbox, 0), "the branch moved while held (message %d)", i);
+	}
+	cr_assert_gt(i, 10);
+	/* full batches were packed in the background all the same */
+	cr_assert_geq(packs_in(gitdir), 1);
+	cr_assert(!has_branch(inbox, 0));
+	/* the refused message was not queued: adding it after the hold is released works */
+	feed_writer_hold(w, 0);
+	cr_assert_eq(add(w, msg.ptr, msg.len, NULL), FEED_ADDED);
+	cr_assert(has_branch(inbox, 0), "rolling over publishes the old epoch");
+	cr_assert_eq(feed_epoch_newest(inbox), 1);
+	flush(w);
+	feed_writer_close(w);
+	char ids[1100][41];
+	size_t total = history(inbox, 0, ids, 1100) + history(inbox, 1, ids, 1100);
+	cr_assert_eq(total, (size_t)i + 1);
+	size_t n = 0;
+	cr_assert_eq(feed_read(inbox, 0, count_cb, &n, &err), 0, "%s", err_msg(&err));
+	cr_assert_eq(n, (size_t)i + 1);
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1",
+		 gitdir);
+	cr_assert_eq(system(cmd), 0, "fsck");
+	buf_free(&msg);
+}
+
+Test(feed_writer, remove_a_message_whose_batch_is_being_packed)
+{
+	char inbox[512];
+	snprintf(inbox, sizeof(inbox), "%s/inflight", tmpdir);
+	struct feed_writer *w = NULL;
+	struct err err = ERR_INIT;
+	struct feed_writer_opts o = { .name = "f", .address = "f@example.invalid", .batch_max = 4 };
+	cr_assert_eq(feed_writer_open(&w, inbox, &o, &err), 0, "%s", err_msg(&err));
+	struct buf msg = BUF_INIT;
+	for (int i = 0; i < 6; i++) {
+		padded_msg(&msg, "f", i);
+		cr_assert_eq(add(w, msg.ptr, msg.len, NULL), FEED_ADDED);
+	}
+	/* f1 is in the first batch (sealed at the 4th message, packed on the side) */
+	cr_assert_eq(feed_writer_remove(w, "f1@example.invalid", &err), 1, "%s", err_msg(&err));
+	flush(w);
+	feed_writer_close(w);
+	size_t n = 0;
+	cr_assert_eq(feed_read(inbox, 0, count_cb, &n, &err), 0, "%s", err_msg(&err));
+	cr_assert_eq(n, 5);
+	char ids[8][41];
+	cr_assert_eq(history(inbox, 0, ids, 8), 7);
+	buf_free(&msg);
+}
