@@ -41,15 +41,27 @@
 
 extern char **environ;
 
-#define BATCH_DEFAULT 5000
+#define BATCH_DEFAULT     5000
 #define MAX_PACKS_DEFAULT 32
 
 /* public-inbox Import.pm @UNWANTED_HEADERS + MDA.pm @BAD_HEADERS */
 static const char *const unwanted[] = {
-	"Bytes",	"Lines",		   "Content-Length",		"Status",
-	"X-Status",	"Delivered-To",		   "X-Original-To",		"Approved",
-	"Approve",	"X-Approved",		   "X-Approve",			"Urgent",
-	"Return-Receipt-To", "Disposition-Notification-To", "X-Confirm-Reading-To", "X-PMRQC",
+    "Bytes",
+    "Lines",
+    "Content-Length",
+    "Status",
+    "X-Status",
+    "Delivered-To",
+    "X-Original-To",
+    "Approved",
+    "Approve",
+    "X-Approved",
+    "X-Approve",
+    "Urgent",
+    "Return-Receipt-To",
+    "Disposition-Notification-To",
+    "X-Confirm-Reading-To",
+    "X-PMRQC",
 };
 
 /*
@@ -79,21 +91,21 @@ struct packjob {
 struct epoch {
 	int n;
 	git_repository *repo;
-	git_odb *odb;     /* the epoch's on-disk objects (reads) */
-	git_odb *wodb;    /* the repository's odb while open: only the mempack (writes) */
+	git_odb *odb;  /* the epoch's on-disk objects (reads) */
+	git_odb *wodb; /* the repository's odb while open: only the mempack (writes) */
 	git_odb_backend *mempack;
-	char *branch;     /* "refs/heads/master" (HEAD's target) */
-	git_oid tip;      /* in-memory tip (queued commits included) */
-	git_oid base;     /* the branch on disk (last moved by this writer, or at open) */
-	git_oid done;     /* newest commit whose batch is packed and indexed on disk */
+	char *branch; /* "refs/heads/master" (HEAD's target) */
+	git_oid tip;  /* in-memory tip (queued commits included) */
+	git_oid base; /* the branch on disk (last moved by this writer, or at open) */
+	git_oid done; /* newest commit whose batch is packed and indexed on disk */
 	int has_tip, has_base, has_done;
-	size_t queued;    /* commits in the batch being filled */
-	git_oid *objs;    /* objects of the batch being filled (pack contents) */
+	size_t queued;       /* commits in the batch being filled */
+	git_oid *objs;       /* objects of the batch being filled (pack contents) */
 	unsigned char *blob; /* objs[i] is a message blob */
 	size_t nobjs, capobjs;
 	struct packjob job; /* the batch being packed, when job.running */
-	uint64_t packed;  /* bytes of objects/pack/\*.pack at open / last flush */
-	uint64_t raw;     /* raw bytes added since open */
+	uint64_t packed;    /* bytes of objects/pack/\*.pack at open / last flush */
+	uint64_t raw;       /* raw bytes added since open */
 };
 
 struct feed_writer {
@@ -123,7 +135,7 @@ static int git_fail(struct err *err, const char *what)
 static int db_fail(struct feed_writer *w, struct err *err, const char *what)
 {
 	return err_set(err, ERR_IO, "%s/cifeed-mids.sqlite3: %s: %s", w->dir, what,
-		       sqlite3_errmsg(w->db));
+	               sqlite3_errmsg(w->db));
 }
 
 static int db_exec(struct feed_writer *w, const char *sql, struct err *err)
@@ -151,40 +163,41 @@ static int db_open(struct feed_writer *w, struct err *err)
 	sqlite3_finalize(v);
 	if (version != 2 &&
 	    db_exec(w,
-		    "DROP TABLE IF EXISTS mids; DROP TABLE IF EXISTS tips; DROP TABLE IF EXISTS "
-		    "hashes; PRAGMA user_version = 2;",
-		    err) < 0)
+	            "DROP TABLE IF EXISTS mids; DROP TABLE IF EXISTS tips; DROP TABLE IF EXISTS "
+	            "hashes; PRAGMA user_version = 2;",
+	            err) < 0)
 		return -1;
 	/*
 	 * mids:   the Message-ID each message is indexed under (unique per inbox)
 	 * hashes: every Message-ID of every message with its content hash, for
 	 *         public-inbox's "same id, same content = duplicate" rule
 	 */
-	if (db_exec(w,
-		    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-		    "CREATE TABLE IF NOT EXISTS hashes (mid TEXT NOT NULL, hash BLOB NOT NULL,"
-		    " PRIMARY KEY (mid, hash)) WITHOUT ROWID;"
-		    "CREATE INDEX IF NOT EXISTS hashes_hash ON hashes (hash);"
-		    "CREATE TABLE IF NOT EXISTS mids (mid TEXT PRIMARY KEY, hash BLOB NOT NULL,"
-		    " blob TEXT NOT NULL, epoch INTEGER NOT NULL);"
-		    "CREATE INDEX IF NOT EXISTS mids_blob ON mids (blob);"
-		    "CREATE TABLE IF NOT EXISTS tips (epoch INTEGER PRIMARY KEY, tip TEXT NOT NULL);",
-		    err) < 0)
+	if (db_exec(
+	        w,
+	        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+	        "CREATE TABLE IF NOT EXISTS hashes (mid TEXT NOT NULL, hash BLOB NOT NULL,"
+	        " PRIMARY KEY (mid, hash)) WITHOUT ROWID;"
+	        "CREATE INDEX IF NOT EXISTS hashes_hash ON hashes (hash);"
+	        "CREATE TABLE IF NOT EXISTS mids (mid TEXT PRIMARY KEY, hash BLOB NOT NULL,"
+	        " blob TEXT NOT NULL, epoch INTEGER NOT NULL);"
+	        "CREATE INDEX IF NOT EXISTS mids_blob ON mids (blob);"
+	        "CREATE TABLE IF NOT EXISTS tips (epoch INTEGER PRIMARY KEY, tip TEXT NOT NULL);",
+	        err) < 0)
 		return -1;
 	if (sqlite3_prepare_v2(w->db, "SELECT hash, blob FROM mids WHERE mid = ?", -1, &w->q_get,
-			       NULL) ||
-	    sqlite3_prepare_v2(w->db,
-			       "INSERT OR REPLACE INTO mids (mid, hash, blob, epoch) VALUES (?,?,?,?)",
-			       -1, &w->q_put, NULL) ||
+	                       NULL) ||
+	    sqlite3_prepare_v2(
+	        w->db, "INSERT OR REPLACE INTO mids (mid, hash, blob, epoch) VALUES (?,?,?,?)", -1,
+	        &w->q_put, NULL) ||
 	    sqlite3_prepare_v2(w->db, "DELETE FROM mids WHERE mid = ?", -1, &w->q_del, NULL) ||
 	    sqlite3_prepare_v2(w->db, "SELECT mid FROM mids WHERE blob = ? LIMIT 1", -1,
-			       &w->q_byblob, NULL) ||
+	                       &w->q_byblob, NULL) ||
 	    sqlite3_prepare_v2(w->db, "INSERT OR REPLACE INTO tips (epoch, tip) VALUES (?, ?)", -1,
-			       &w->q_tip, NULL) ||
+	                       &w->q_tip, NULL) ||
 	    sqlite3_prepare_v2(w->db, "INSERT OR IGNORE INTO hashes (mid, hash) VALUES (?, ?)", -1,
-			       &w->q_hput, NULL) ||
+	                       &w->q_hput, NULL) ||
 	    sqlite3_prepare_v2(w->db, "SELECT 1 FROM hashes WHERE mid = ? AND hash = ?", -1,
-			       &w->q_hhas, NULL) ||
+	                       &w->q_hhas, NULL) ||
 	    sqlite3_prepare_v2(w->db, "DELETE FROM hashes WHERE hash = ?", -1, &w->q_hdel, NULL))
 		return db_fail(w, err, "prepare");
 	return 0;
@@ -209,8 +222,7 @@ static int tx_commit(struct feed_writer *w, struct err *err)
 }
 
 /* 1 known (hash/blob filled when given), 0 unknown */
-static int cache_get(struct feed_writer *w, const char *mid, unsigned char hash[32],
-		     git_oid *blob)
+static int cache_get(struct feed_writer *w, const char *mid, unsigned char hash[32], git_oid *blob)
 {
 	sqlite3_reset(w->q_get);
 	sqlite3_bind_text(w->q_get, 1, mid, -1, SQLITE_TRANSIENT);
@@ -230,7 +242,7 @@ static int cache_get(struct feed_writer *w, const char *mid, unsigned char hash[
 }
 
 static int cache_put(struct feed_writer *w, const char *mid, const unsigned char hash[32],
-		     const git_oid *blob, int epoch, struct err *err)
+                     const git_oid *blob, int epoch, struct err *err)
 {
 	char hex[GIT_OID_HEXSZ + 1];
 	git_oid_tostr(hex, sizeof(hex), blob);
@@ -255,7 +267,7 @@ static int cache_del(struct feed_writer *w, const char *mid, struct err *err)
 
 /* Record every id of a message with its content hash. */
 static int hashes_put(struct feed_writer *w, const struct mime_ids *ids, const char *extra,
-		      const unsigned char hash[32], struct err *err)
+                      const unsigned char hash[32], struct err *err)
 {
 	for (size_t i = 0; i <= ids->n; i++) {
 		const char *id = i < ids->n ? ids->v[i] : extra;
@@ -342,7 +354,7 @@ static void dig_addr(crypto_hash_sha256_state *st, const char *h, const char *v,
 			continue;
 		size_t k = i + 1;
 		while (k < b.len && (islower((unsigned char)b.ptr[k]) ||
-				     isdigit((unsigned char)b.ptr[k]) || strchr("_.-()", b.ptr[k])))
+		                     isdigit((unsigned char)b.ptr[k]) || strchr("_.-()", b.ptr[k])))
 			k++;
 		if (k < b.len && isupper((unsigned char)b.ptr[k])) {
 			while (k < b.len && !isspace((unsigned char)b.ptr[k])) {
@@ -380,7 +392,7 @@ static void crlf_to_lf(struct buf *b)
 
 static void content_digest(const struct mime_msg *m, crypto_hash_sha256_state *st)
 {
-	struct mime_ids refs = { 0 };
+	struct mime_ids refs = {0};
 	struct buf v = BUF_INIT;
 	crypto_hash_sha256_init(st);
 	mime_msg_refs(m, &refs);
@@ -390,7 +402,7 @@ static void content_digest(const struct mime_msg *m, crypto_hash_sha256_state *s
 		dig_add(st, "", 1);
 	}
 	mime_ids_free(&refs);
-	static const char *const senders[] = { "From", "Sender" };
+	static const char *const senders[] = {"From", "Sender"};
 	for (int h = 0; h < 2; h++) {
 		size_t n = mime_count(m, senders[h]);
 		for (size_t k = 0; k < n; k++) {
@@ -404,7 +416,7 @@ static void content_digest(const struct mime_msg *m, crypto_hash_sha256_state *s
 		if (n)
 			break;
 	}
-	static const char *const sd[] = { "Subject", "Date" };
+	static const char *const sd[] = {"Subject", "Date"};
 	for (int h = 0; h < 2; h++)
 		for (size_t k = 0; buf_reset(&v), mime_get(m, sd[h], k, &v); k++) {
 			struct buf d = BUF_INIT;
@@ -418,7 +430,7 @@ static void content_digest(const struct mime_msg *m, crypto_hash_sha256_state *s
 			dig_add(st, "", 1);
 			buf_free(&d);
 		}
-	static const char *const tc[] = { "To", "Cc" };
+	static const char *const tc[] = {"To", "Cc"};
 	for (int h = 0; h < 2; h++)
 		for (size_t k = 0; buf_reset(&v), mime_get(m, tc[h], k, &v); k++) {
 			struct buf d = BUF_INIT;
@@ -451,16 +463,17 @@ static void content_digest(const struct mime_msg *m, crypto_hash_sha256_state *s
 		int text = !html && (p->charset || !strncmp(p->ctype, "text/", 5));
 		if (text) {
 			struct buf s = BUF_INIT;
-			if (p->charset && strcmp(p->charset, "utf-8") && strcmp(p->charset, "us-ascii")) {
+			if (p->charset && strcmp(p->charset, "utf-8") &&
+			    strcmp(p->charset, "us-ascii")) {
 				/* other charsets: let the RFC 2047 decoder's iconv path convert */
 				struct buf enc = BUF_INIT;
-				char *b64 = xmalloc(sodium_base64_ENCODED_LEN(p->body.len,
-									      sodium_base64_VARIANT_ORIGINAL));
+				char *b64 = xmalloc(sodium_base64_ENCODED_LEN(
+				    p->body.len, sodium_base64_VARIANT_ORIGINAL));
 				sodium_bin2base64(b64,
-						  sodium_base64_ENCODED_LEN(p->body.len,
-									    sodium_base64_VARIANT_ORIGINAL),
-						  (const unsigned char *)p->body.ptr, p->body.len,
-						  sodium_base64_VARIANT_ORIGINAL);
+				                  sodium_base64_ENCODED_LEN(
+				                      p->body.len, sodium_base64_VARIANT_ORIGINAL),
+				                  (const unsigned char *)p->body.ptr, p->body.len,
+				                  sodium_base64_VARIANT_ORIGINAL);
 				buf_addf(&enc, "=?%s?B?%s?=", p->charset, b64);
 				free(b64);
 				mime_decode_words(enc.ptr, enc.len, &s);
@@ -561,7 +574,7 @@ static char *sig_clean(const char *s, size_t len, const char *fallback)
 static void author_of(const struct mime_msg *m, char **name, char **email)
 {
 	struct buf v = BUF_INIT, n = BUF_INIT, a = BUF_INIT;
-	static const char *const hs[] = { "From", "Sender" };
+	static const char *const hs[] = {"From", "Sender"};
 	for (int h = 0; h < 2 && (!n.len || !a.len); h++) {
 		buf_reset(&v);
 		if (!mime_get(m, hs[h], 0, &v))
@@ -614,8 +627,8 @@ static void note_object(struct epoch *e, const git_oid *id, int is_blob)
  * whole); libgit2 1.x reads its threshold from pack.deltaCacheSize, so both.
  */
 static const char writer_gitconfig[] =
-	"# cifeed feed writer: pack settings for its own batches only (see feed_writer.c)\n"
-	"[pack]\n\tbigFileThreshold = 1\n\tdeltaCacheSize = 1\n";
+    "# cifeed feed writer: pack settings for its own batches only (see feed_writer.c)\n"
+    "[pack]\n\tbigFileThreshold = 1\n\tdeltaCacheSize = 1\n";
 
 static int writer_config(struct feed_writer *w, git_repository *repo, struct err *err)
 {
@@ -628,7 +641,7 @@ static int writer_config(struct feed_writer *w, git_repository *repo, struct err
 		rc = -1;
 	git_config *cfg = NULL;
 	if (rc == 0 && (git_repository_config(&cfg, repo) < 0 ||
-			git_config_add_file_ondisk(cfg, p.ptr, GIT_CONFIG_LEVEL_APP, repo, 1) < 0))
+	                git_config_add_file_ondisk(cfg, p.ptr, GIT_CONFIG_LEVEL_APP, repo, 1) < 0))
 		rc = git_fail(err, "writer pack settings");
 	git_config_free(cfg);
 	buf_free(&p);
@@ -662,7 +675,7 @@ static void maybe_repack(struct feed_writer *w, const char *gitdir, size_t comin
 	size_t n = pack_count(gitdir);
 	if (n + coming <= w->o.max_packs)
 		return;
-	char *argv[] = { "git", "--git-dir", (char *)gitdir, "repack", "-a", "-d", "-q", NULL };
+	char *argv[] = {"git", "--git-dir", (char *)gitdir, "repack", "-a", "-d", "-q", NULL};
 	pid_t pid;
 	int st = -1;
 	if (posix_spawnp(&pid, "git", NULL, NULL, argv, environ) == 0) {
@@ -739,7 +752,7 @@ static int write_alternates(struct feed_writer *w, int newest, struct err *err)
 	int rc = fs_mkdir_p(p.ptr, 0755, err);
 	buf_adds(&p, "/alternates");
 	if (rc == 0 && (buf_read_file(&have, p.ptr, 1 << 20) < 0 || have.len != want.len ||
-			memcmp(have.ptr, want.ptr, want.len)))
+	                memcmp(have.ptr, want.ptr, want.len)))
 		rc = fs_write_atomic(p.ptr, want.ptr, want.len, err);
 	buf_free(&p);
 	buf_free(&want);
@@ -837,7 +850,7 @@ static int pick_indexed_mid(struct feed_writer *w, const struct mime_ids *ids, c
 }
 
 static int sync_commit(struct feed_writer *w, git_repository *repo, int epoch, const git_oid *id,
-		       struct err *err)
+                       struct err *err)
 {
 	git_commit *c = NULL;
 	git_tree *t = NULL;
@@ -876,7 +889,7 @@ static int sync_commit(struct feed_writer *w, git_repository *repo, int epoch, c
 	}
 	struct mime_msg m;
 	mime_parse(&m, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
-	struct mime_ids ids = { 0 };
+	struct mime_ids ids = {0};
 	mime_msg_ids(&m, &ids);
 	const char *mid;
 	if (pick_indexed_mid(w, &ids, &mid)) {
@@ -941,7 +954,8 @@ static int cache_sync(struct feed_writer *w, int newest, struct err *err)
 				/* history rewritten under us: re-index the epoch from scratch */
 				log_warn("feed.epoch_rewritten", "inbox=%s epoch=%d", w->dir, n);
 				sqlite3_stmt *d;
-				sqlite3_prepare_v2(w->db, "DELETE FROM mids WHERE epoch = ?", -1, &d, NULL);
+				sqlite3_prepare_v2(w->db, "DELETE FROM mids WHERE epoch = ?", -1,
+				                   &d, NULL);
 				sqlite3_bind_int(d, 1, n);
 				sqlite3_step(d);
 				sqlite3_finalize(d);
@@ -960,7 +974,8 @@ static int cache_sync(struct feed_writer *w, int newest, struct err *err)
 		if (rc < 0)
 			return -1;
 		if (count)
-			log_info("feed.cache_sync", "inbox=%s epoch=%d commits=%zu", w->dir, n, count);
+			log_info("feed.cache_sync", "inbox=%s epoch=%d commits=%zu", w->dir, n,
+			         count);
 	}
 	return tx_commit(w, err);
 }
@@ -968,7 +983,7 @@ static int cache_sync(struct feed_writer *w, int newest, struct err *err)
 /* ------------------------------------------------------------ open / close */
 
 int feed_writer_open(struct feed_writer **out, const char *inbox_dir,
-		     const struct feed_writer_opts *opts, struct err *err)
+                     const struct feed_writer_opts *opts, struct err *err)
 {
 	if (!opts || !opts->name || !opts->address)
 		return err_set(err, ERR_USAGE, "feed_writer_open: name and address are required");
@@ -1118,7 +1133,7 @@ static double ms_between(const struct timespec *a, const struct timespec *b)
 static void *job_run(void *arg)
 {
 	struct packjob *j = arg;
-	git_buf pack = { 0 };
+	git_buf pack = {0};
 	git_indexer *idx = NULL;
 	git_indexer_progress prog;
 	git_indexer_options io;
@@ -1141,7 +1156,8 @@ static void *job_run(void *arg)
 	if (r == 0) {
 		what = "write pack";
 		if (mkdir(packdir.ptr, 0755) < 0 && errno != EEXIST) {
-			snprintf(j->msg, sizeof(j->msg), "mkdir %s: %s", packdir.ptr, strerror(errno));
+			snprintf(j->msg, sizeof(j->msg), "mkdir %s: %s", packdir.ptr,
+			         strerror(errno));
 			j->failed = 1;
 		} else {
 			r = git_indexer_new(&idx, packdir.ptr, 0, NULL, &io);
@@ -1155,7 +1171,7 @@ static void *job_run(void *arg)
 	if (r < 0) {
 		const git_error *e = git_error_last();
 		snprintf(j->msg, sizeof(j->msg), "%s: %s", what,
-			 e && e->message ? e->message : "libgit2 error");
+		         e && e->message ? e->message : "libgit2 error");
 		j->failed = 1;
 	}
 	j->bytes = pack.size;
@@ -1187,8 +1203,9 @@ static int job_finish(struct feed_writer *w, struct err *err)
 		w->broken = 1;
 		return err_set(err, ERR_IO, "%s", j->msg);
 	}
-	log_debug("feed.pack", "inbox=%s epoch=%d objects=%zu bytes=%zu build_ms=%.1f index_ms=%.1f",
-		  w->dir, e->n, j->nobjs, j->bytes, j->build_ms, j->index_ms);
+	log_debug("feed.pack",
+	          "inbox=%s epoch=%d objects=%zu bytes=%zu build_ms=%.1f index_ms=%.1f", w->dir,
+	          e->n, j->nobjs, j->bytes, j->build_ms, j->index_ms);
 	git_odb_refresh(e->odb);
 	git_oid_cpy(&e->done, &j->tip);
 	e->has_done = 1;
@@ -1261,7 +1278,7 @@ static int publish_done(struct feed_writer *w, struct err *err)
 	int r;
 	if (e->has_base)
 		r = git_reference_create_matching(&ref, e->repo, e->branch, &e->done, 1, &e->base,
-						  "cifeed: append");
+		                                  "cifeed: append");
 	else
 		r = git_reference_create(&ref, e->repo, e->branch, &e->done, 0, "cifeed: create");
 	git_reference_free(ref);
@@ -1296,7 +1313,7 @@ static int epoch_flush(struct feed_writer *w, struct err *err)
 	if (w->broken)
 		return err_set(err, ERR_IO, "an earlier batch failed to pack");
 	int pending = e->queued || e->job.running ||
-		      (e->has_done && !(e->has_base && git_oid_equal(&e->done, &e->base)));
+	              (e->has_done && !(e->has_base && git_oid_equal(&e->done, &e->base)));
 	if (!pending)
 		return tx_commit(w, err);
 	if (job_finish(w, err) < 0 || job_start(w, err) < 0 || job_finish(w, err) < 0 ||
@@ -1334,8 +1351,8 @@ static int rollover(struct feed_writer *w, struct err *err)
 }
 
 static int commit_entry(struct feed_writer *w, const char *path, const git_oid *blob,
-			const char *aname, const char *amail, int64_t at, int atz, int64_t ct,
-			int ctz, const char *message, struct err *err)
+                        const char *aname, const char *amail, int64_t at, int atz, int64_t ct,
+                        int ctz, const char *message, struct err *err)
 {
 	struct epoch *e = &w->cur;
 	git_oid tree, commit;
@@ -1353,9 +1370,9 @@ static int commit_entry(struct feed_writer *w, const char *path, const git_oid *
 		git_fail(err, "signature");
 		goto out;
 	}
-	const git_oid *parents[1] = { &e->tip };
+	const git_oid *parents[1] = {&e->tip};
 	if (git_commit_create_from_ids(&commit, e->repo, NULL, author, committer, NULL, message,
-				       &tree, e->has_tip ? 1 : 0, parents) < 0) {
+	                               &tree, e->has_tip ? 1 : 0, parents) < 0) {
 		git_fail(err, "write commit");
 		goto out;
 	}
@@ -1443,11 +1460,11 @@ int feed_writer_has(struct feed_writer *w, const char *msgid)
 }
 
 int feed_writer_add(struct feed_writer *w, const char *msg, size_t len, char **msgid_out,
-		    struct err *err)
+                    struct err *err)
 {
 	struct mime_msg m0, m;
 	struct buf clean = BUF_INIT, final = BUF_INIT;
-	struct mime_ids ids = { 0 };
+	struct mime_ids ids = {0};
 	char *gen = NULL, *aname = NULL, *amail = NULL;
 	const char *mid = NULL;
 	int rc = -1;
@@ -1489,7 +1506,8 @@ int feed_writer_add(struct feed_writer *w, const char *msg, size_t len, char **m
 			gen = digest2mid(&dig, &m);
 			if (cache_get(w, gen, NULL, NULL)) {
 				struct buf v = BUF_INIT;
-				for (size_t k = 0; buf_reset(&v), mime_get(&m, "Received", k, &v); k++) {
+				for (size_t k = 0; buf_reset(&v), mime_get(&m, "Received", k, &v);
+				     k++) {
 					dig_str(&dig, "Received: ");
 					dig_add(&dig, buf_cstr(&v), v.len);
 				}
@@ -1502,7 +1520,8 @@ int feed_writer_add(struct feed_writer *w, const char *msg, size_t len, char **m
 					char s[32];
 					snprintf(s, sizeof(s), "%u", salt);
 					dig_str(&dig, s);
-					log_warn("feed.mid_fallback", "inbox=%s mid=%s", w->dir, gen);
+					log_warn("feed.mid_fallback", "inbox=%s mid=%s", w->dir,
+					         gen);
 				}
 			}
 			mid = gen;
@@ -1607,9 +1626,9 @@ int feed_writer_remove(struct feed_writer *w, const char *msgid, struct err *err
 		git_blob *b = NULL;
 		git_oid copy;
 		int ok = git_repository_open_bare(&old, p.ptr) == 0 &&
-			 git_blob_lookup(&b, old, &blob) == 0 &&
-			 git_blob_create_from_buffer(&copy, w->cur.repo, git_blob_rawcontent(b),
-						     (size_t)git_blob_rawsize(b)) == 0;
+		         git_blob_lookup(&b, old, &blob) == 0 &&
+		         git_blob_create_from_buffer(&copy, w->cur.repo, git_blob_rawcontent(b),
+		                                     (size_t)git_blob_rawsize(b)) == 0;
 		git_blob_free(b);
 		git_repository_free(old);
 		buf_free(&p);

@@ -75,7 +75,7 @@ struct feed_writer;
  * and bring the Message-ID cache up to date with the epochs.
  */
 int feed_writer_open(struct feed_writer **out, const char *inbox_dir,
-		     const struct feed_writer_opts *opts, struct err *err);
+                     const struct feed_writer_opts *opts, struct err *err);
 
 enum feed_add_status {
 	FEED_ADDED = 0,     /* queued for the next flush */
@@ -91,7 +91,7 @@ enum feed_add_status {
  * new epoch by itself, unless held.
  */
 int feed_writer_add(struct feed_writer *w, const char *msg, size_t len, char **msgid_out,
-		    struct err *err);
+                    struct err *err);
 
 /*
  * While held (on = 1), no branch moves before feed_writer_flush: full batches
@@ -121,8 +121,8 @@ int feed_writer_flush(struct feed_writer *w, struct err *err);
 /* Counters since open. */
 struct feed_writer_stats {
 	size_t added, duplicates, removed, flushes, packs;
-	int epoch;           /* current (newest) epoch number */
-	uint64_t raw_bytes;  /* message bytes added */
+	int epoch;          /* current (newest) epoch number */
+	uint64_t raw_bytes; /* message bytes added */
 };
 void feed_writer_stats(const struct feed_writer *w, struct feed_writer_stats *st);
 

@@ -20,7 +20,7 @@
 #include <strings.h>
 #include <time.h>
 
-#define MAX_ID 244        /* public-inbox MAX_MID_SIZE (Xapian term limit) */
+#define MAX_ID        244 /* public-inbox MAX_MID_SIZE (Xapian term limit) */
 #define HDR_VALUE_MAX 998 /* longest header value we render, bytes */
 
 /* ============================================================ parsing */
@@ -40,7 +40,7 @@ void mime_parse(struct mime_msg *m, const char *data, size_t len)
 	m->body_off = len;
 	while (p < len) {
 		const char *nl = memchr(data + p, '\n', len - p);
-		size_t eol = nl ? (size_t)(nl - data) : len;   /* index of \n (or len) */
+		size_t eol = nl ? (size_t)(nl - data) : len; /* index of \n (or len) */
 		size_t next = nl ? eol + 1 : len;
 		size_t content_end = eol;
 		if (content_end > p && data[content_end - 1] == '\r')
@@ -253,7 +253,7 @@ void mime_text_sanitize(const char *s, size_t len, struct buf *out, int keep_lin
 		} else if (cp == '\n' || cp == '\t') {
 			buf_addch(out, keep_lines ? (char)cp : ' ');
 		} else if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) || cp == 0x2028 ||
-			   cp == 0x2029) {
+		           cp == 0x2029) {
 			buf_addch(out, ' ');
 		} else {
 			buf_add(out, s + i, n);
@@ -279,7 +279,7 @@ int mime_base64_decode(const char *s, size_t len, struct buf *out)
 {
 	/* tolerant: skip anything outside the alphabet, stop at '=' */
 	static const char alpha[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	uint32_t acc = 0;
 	int bits = 0, bad = 0;
 	buf_grow(out, len / 4 * 3 + 3);
@@ -407,9 +407,9 @@ static size_t decode_word(const char *s, size_t len, struct buf *out)
 			if (*c == '_')
 				buf_addch(&raw, ' ');
 			else if (*c == '=' && c + 2 < t && hexval((unsigned char)c[1]) >= 0 &&
-				 hexval((unsigned char)c[2]) >= 0) {
+			         hexval((unsigned char)c[2]) >= 0) {
 				buf_addch(&raw, (char)(hexval((unsigned char)c[1]) * 16 +
-						       hexval((unsigned char)c[2])));
+				                       hexval((unsigned char)c[2])));
 				c += 2;
 			} else
 				buf_addch(&raw, *c);
@@ -432,7 +432,8 @@ void mime_decode_words(const char *s, size_t len, struct buf *out)
 			if (n) {
 				if (prev_word && ws_out < mark) {
 					/* whitespace between two encoded words is dropped */
-					memmove(out->ptr + ws_out, out->ptr + mark, out->len - mark);
+					memmove(out->ptr + ws_out, out->ptr + mark,
+					        out->len - mark);
 					buf_truncate(out, out->len - (mark - ws_out));
 				}
 				i += n;
@@ -514,17 +515,17 @@ void mime_msg_ids(const struct mime_msg *m, struct mime_ids *ids)
 
 void mime_msg_refs(const struct mime_msg *m, struct mime_ids *ids)
 {
-	struct mime_ids own = { 0 }, all = { 0 }, addrs = { 0 };
+	struct mime_ids own = {0}, all = {0}, addrs = {0};
 	struct buf v = BUF_INIT;
 	mime_msg_ids(m, &own);
-	static const char *const hs[] = { "References", "In-Reply-To" };
+	static const char *const hs[] = {"References", "In-Reply-To"};
 	for (int h = 0; h < 2; h++)
 		for (size_t k = 0; mime_get(m, hs[h], k, &v); k++) {
 			mime_ids_extract(v.ptr, v.len, &all);
 			buf_reset(&v);
 		}
 	/* public-inbox ignores ids that are really addresses of To/From/Cc */
-	static const char *const as[] = { "To", "From", "Cc" };
+	static const char *const as[] = {"To", "From", "Cc"};
 	for (int h = 0; h < 3; h++)
 		for (size_t k = 0; mime_get(m, as[h], k, &v); k++) {
 			struct buf name = BUF_INIT, addr = BUF_INIT;
@@ -684,7 +685,8 @@ int mime_param(const char *value, size_t len, const char *param, struct buf *out
 		while (i < len && isspace((unsigned char)value[i]))
 			i++;
 		size_t ns = i;
-		while (i < len && value[i] != '=' && value[i] != ';' && !isspace((unsigned char)value[i]))
+		while (i < len && value[i] != '=' && value[i] != ';' &&
+		       !isspace((unsigned char)value[i]))
 			i++;
 		size_t nl = i - ns;
 		while (i < len && isspace((unsigned char)value[i]))
@@ -725,7 +727,7 @@ int mime_param(const char *value, size_t len, const char *param, struct buf *out
 /* ------------------------------------------------------------ parts */
 
 #define PARTS_MAX 1000
-#define NEST_MAX 20
+#define NEST_MAX  20
 
 struct parts_ctx {
 	struct mime_part *v;
@@ -741,7 +743,7 @@ static char *lower_dup(const char *s, size_t len)
 }
 
 static void add_leaf(struct parts_ctx *ctx, const struct mime_msg *m, const char *ctv, size_t ctl,
-		     int depth, const char *idx)
+                     int depth, const char *idx)
 {
 	if (ctx->n >= PARTS_MAX)
 		return;
@@ -762,7 +764,8 @@ static void add_leaf(struct parts_ctx *ctx, const struct mime_msg *m, const char
 		p->charset = lower_dup(tmp.ptr ? tmp.ptr : "", tmp.len);
 	buf_reset(&tmp);
 	struct buf cd = BUF_INIT;
-	if ((mime_get(m, "Content-Disposition", 0, &cd) && mime_param(cd.ptr, cd.len, "filename", &tmp)) ||
+	if ((mime_get(m, "Content-Disposition", 0, &cd) &&
+	     mime_param(cd.ptr, cd.len, "filename", &tmp)) ||
 	    mime_param(ctv, ctl, "name", &tmp)) {
 		struct buf d = BUF_INIT;
 		mime_decode_words(buf_cstr(&tmp), tmp.len, &d);
@@ -792,7 +795,7 @@ static void add_leaf(struct parts_ctx *ctx, const struct mime_msg *m, const char
 
 /* Find "--boundary" at a line start from pos; returns offset of the line or len. */
 static size_t find_delim(const char *s, size_t len, size_t pos, const char *bd, size_t bl,
-			 int *closing, size_t *after)
+                         int *closing, size_t *after)
 {
 	while (pos < len) {
 		int at_line = pos == 0 || s[pos - 1] == '\n';
@@ -824,7 +827,7 @@ static size_t find_delim(const char *s, size_t len, size_t pos, const char *bd, 
 }
 
 static void walk(struct parts_ctx *ctx, const char *data, size_t len, int depth, const char *idx,
-		 int sub)
+                 int sub)
 {
 	struct mime_msg m;
 	/* a part that starts with a blank line has no header */
@@ -856,7 +859,8 @@ static void walk(struct parts_ctx *ctx, const char *data, size_t len, int depth,
 	while (!closing && ctx->n < PARTS_MAX) {
 		size_t start = after, next_after = 0;
 		int next_closing = 0;
-		size_t end = find_delim(body, blen, start, bd.ptr, bd.len, &next_closing, &next_after);
+		size_t end =
+		    find_delim(body, blen, start, bd.ptr, bd.len, &next_closing, &next_after);
 		size_t pend = end;
 		/* the line break before the delimiter belongs to it */
 		if (end < blen || (end == blen && 0)) {
@@ -882,11 +886,11 @@ out:
 
 size_t mime_parts(const struct mime_msg *m, struct mime_part **parts)
 {
-	struct parts_ctx ctx = { 0 };
+	struct parts_ctx ctx = {0};
 	struct buf ct = BUF_INIT, bd = BUF_INIT;
 	mime_get(m, "Content-Type", 0, &ct);
 	int multipart = ct.len >= 10 && !strncasecmp(ct.ptr, "multipart/", 10) &&
-			mime_param(ct.ptr, ct.len, "boundary", &bd) && bd.len;
+	                mime_param(ct.ptr, ct.len, "boundary", &bd) && bd.len;
 	if (!multipart)
 		add_leaf(&ctx, m, buf_cstr(&ct), ct.len, 0, "1");
 	else
@@ -911,9 +915,9 @@ void mime_parts_free(struct mime_part *parts, size_t n)
 
 /* ------------------------------------------------------------ dates */
 
-static const char *const months[] = { "january", "february", "march",	  "april",
-				      "may",	 "june",     "july",	  "august",
-				      "september", "october", "november", "december" };
+static const char *const months[] = {"january",   "february", "march",    "april",
+                                     "may",       "june",     "july",     "august",
+                                     "september", "october",  "november", "december"};
 
 static int month_of(const char *s, size_t len)
 {
@@ -933,9 +937,8 @@ static const struct {
 	const char *name;
 	int minutes;
 } obsolete_tz[] = {
-	{ "EST", -300 }, { "EDT", -240 }, { "CST", -360 }, { "CDT", -300 }, { "MST", -420 },
-	{ "MDT", -360 }, { "PST", -480 }, { "PDT", -420 }, { "UT", 0 },	    { "GMT", 0 },
-	{ "Z", 0 },
+    {"EST", -300}, {"EDT", -240}, {"CST", -360}, {"CDT", -300}, {"MST", -420}, {"MDT", -360},
+    {"PST", -480}, {"PDT", -420}, {"UT", 0},     {"GMT", 0},    {"Z", 0},
 };
 
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
@@ -950,7 +953,7 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 
 static int mdays(int y, int m)
 {
-	static const int d[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	static const int d[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	if (m == 1 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
 		return 29;
 	return d[m];
@@ -1095,7 +1098,7 @@ static int date_at(const char *s, size_t i, size_t len, int64_t *t, int *tz)
 	if (dd < 1 || dd > mdays((int)yyyy, mon) || hh > 23 || mm > 59 || ss > 59)
 		return -1;
 	int64_t ts = days_from_civil(yyyy, (unsigned)mon + 1, (unsigned)dd) * 86400 + hh * 3600 +
-		     mm * 60 + ss;
+	             mm * 60 + ss;
 	if (ts < 0)
 		return -1;
 	while (tzm >= 60) {
@@ -1193,7 +1196,7 @@ static void encode_words(struct buf *out, size_t col, const char *s, size_t len)
 			take = len - i < bytes ? len - i : bytes;
 		char b64[128];
 		sodium_bin2base64(b64, sizeof(b64), (const unsigned char *)s + i, take,
-				  sodium_base64_VARIANT_ORIGINAL);
+		                  sodium_base64_VARIANT_ORIGINAL);
 		buf_addf(out, " =?UTF-8?B?%s?=", b64);
 		col += 1 + 12 + strlen(b64);
 		i += take;
@@ -1303,14 +1306,14 @@ size_t mime_add_ids(struct buf *out, const char *name, const char *const *ids, s
 
 void mime_format_date(int64_t t, char out[40])
 {
-	static const char *const wd[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char *const mo[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	static const char *const wd[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+	static const char *const mo[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	time_t tt = (time_t)t;
 	struct tm tm;
 	gmtime_r(&tt, &tm);
 	snprintf(out, 40, "%s, %02d %s %04d %02d:%02d:%02d +0000", wd[tm.tm_wday], tm.tm_mday,
-		 mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	         mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 /* Quoted-printable (RFC 2045 6.7), lines at most 76 columns. */
@@ -1328,7 +1331,7 @@ static void qp_encode(const char *s, size_t len, struct buf *out)
 		int last = i + 1 == len || s[i + 1] == '\n';
 		/* a leading '-' is encoded so no QP line can look like a delimiter */
 		int enc = c == '=' || c < 32 || c > 126 || ((c == ' ' || c == '\t') && last) ||
-			  (c == '-' && col == 0);
+		          (c == '-' && col == 0);
 		if (c == '\t' && !last)
 			enc = 0;
 		size_t w = enc ? 3 : 1;
@@ -1405,12 +1408,13 @@ void mime_add_multipart(struct buf *out, const struct mime_part_spec *parts, siz
 		buf_addf(out, "Content-Type: %s; charset=utf-8\n", parts[i].ctype);
 		if (parts[i].filename && mime_id_safe(parts[i].filename))
 			buf_addf(out, "Content-Disposition: inline; filename=\"%s\"\n",
-				 parts[i].filename);
+			         parts[i].filename);
 		else
 			buf_adds(out, "Content-Disposition: inline\n");
 		if (parts[i].description)
 			mime_add_text(out, "Content-Description", parts[i].description);
-		buf_addf(out, "Content-Transfer-Encoding: %s\n\n", qp[i] ? "quoted-printable" : "8bit");
+		buf_addf(out, "Content-Transfer-Encoding: %s\n\n",
+		         qp[i] ? "quoted-printable" : "8bit");
 		/* the part's final line break belongs to the next delimiter */
 		buf_add(out, enc[i].ptr, enc[i].len - 1);
 		buf_free(&enc[i]);

@@ -1732,7 +1732,6 @@ static char *mid_domain(const char *addr)
 	return xstrdup("cifeed.invalid");
 }
 
-
 static void *feeder_run(void *arg);
 
 /* Message n-1 is rendered; the first one starts the feeder (no feed is opened for nothing). */
@@ -1808,8 +1807,8 @@ static void *feeder_run(void *arg)
 			r = -1;
 		} else if (a == FEED_ADDED) {
 			if (strcmp(mid, x.msgid.ptr))
-				log_warn("publish.msgid_changed", "topic=%s want=%s got=%s", f->topic,
-				         x.msgid.ptr, mid);
+				log_warn("publish.msgid_changed", "topic=%s want=%s got=%s",
+				         f->topic, x.msgid.ptr, mid);
 			f->messages++;
 			if (x.rev > 0)
 				f->followups++;

@@ -17,10 +17,10 @@ static char *dup_col(struct store_stmt *s, int c)
 
 void series_info_free(struct series_info *s)
 {
-	char **strs[] = { &s->root_msgid, &s->cover_msgid, &s->first_msgid, &s->subject,
-			  &s->stem, &s->author_name, &s->author_email, &s->list_id,
-			  &s->date, &s->change_id, &s->version_key, &s->tags,
-			  &s->patchset_hash };
+	char **strs[] = {&s->root_msgid,   &s->cover_msgid, &s->first_msgid,  &s->subject,
+	                 &s->stem,         &s->author_name, &s->author_email, &s->list_id,
+	                 &s->date,         &s->change_id,   &s->version_key,  &s->tags,
+	                 &s->patchset_hash};
 	for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++)
 		free(*strs[i]);
 	for (size_t i = 0; i < s->npatches; i++) {
@@ -56,7 +56,7 @@ void series_info_free(struct series_info *s)
 }
 
 static int prep(struct store *st, struct store_stmt **s, const char *sql, int64_t rid,
-		struct err *err)
+                struct err *err)
 {
 	if (store_prepare(st, s, sql, err) < 0)
 		return -1;
@@ -64,12 +64,12 @@ static int prep(struct store *st, struct store_stmt **s, const char *sql, int64_
 	return 0;
 }
 
-#define GROW(arr, n, cap)                                                    \
-	do {                                                                 \
-		if ((n) == (cap)) {                                          \
-			(cap) = (cap) ? (cap) * 2 : 8;                       \
-			(arr) = xrealloc((arr), (cap) * sizeof(*(arr)));     \
-		}                                                            \
+#define GROW(arr, n, cap)                                                                          \
+	do {                                                                                       \
+		if ((n) == (cap)) {                                                                \
+			(cap) = (cap) ? (cap)*2 : 8;                                               \
+			(arr) = xrealloc((arr), (cap) * sizeof(*(arr)));                           \
+		}                                                                                  \
 	} while (0)
 
 int series_get_rid(struct store *st, int64_t rid, struct series_info *o, struct err *err)
@@ -77,11 +77,12 @@ int series_get_rid(struct store *st, int64_t rid, struct series_info *o, struct 
 	struct store_stmt *s;
 	int r;
 	memset(o, 0, sizeof(*o));
-	if (prep(st, &s,
-		 "SELECT rid, root_msgid, version, total, subject, stem, author_name, author_email, "
-		 "list_id, date, change_id, version_key, rfc, resend, tags, automated, "
-		 "patchset_hash FROM series WHERE rid = ?",
-		 rid, err) < 0)
+	if (prep(
+	        st, &s,
+	        "SELECT rid, root_msgid, version, total, subject, stem, author_name, author_email, "
+	        "list_id, date, change_id, version_key, rfc, resend, tags, automated, "
+	        "patchset_hash FROM series WHERE rid = ?",
+	        rid, err) < 0)
 		return -1;
 	r = store_step(s, err);
 	if (r != STORE_ROW) {
@@ -110,9 +111,9 @@ int series_get_rid(struct store *st, int64_t rid, struct series_info *o, struct 
 	/* messages: cover letter first, then patches by position */
 	size_t cap = 0;
 	if (prep(st, &s,
-		 "SELECT rid, msgid, subject, date, patch_id, kind, position, automated FROM "
-		 "patches WHERE series_rid = ? ORDER BY position, rid",
-		 rid, err) < 0)
+	         "SELECT rid, msgid, subject, date, patch_id, kind, position, automated FROM "
+	         "patches WHERE series_rid = ? ORDER BY position, rid",
+	         rid, err) < 0)
 		goto fail;
 	int last_pos = -1;
 	while ((r = store_step(s, err)) == STORE_ROW) {
@@ -142,9 +143,9 @@ int series_get_rid(struct store *st, int64_t rid, struct series_info *o, struct 
 
 	cap = 0;
 	if (prep(st, &s,
-		 "SELECT b.kind, b.value, p.msgid FROM patch_base b JOIN patches p ON p.rid = "
-		 "b.patch_rid WHERE p.series_rid = ? ORDER BY p.position, p.rid, b.kind, b.value",
-		 rid, err) < 0)
+	         "SELECT b.kind, b.value, p.msgid FROM patch_base b JOIN patches p ON p.rid = "
+	         "b.patch_rid WHERE p.series_rid = ? ORDER BY p.position, p.rid, b.kind, b.value",
+	         rid, err) < 0)
 		goto fail;
 	while ((r = store_step(s, err)) == STORE_ROW) {
 		GROW(o->base, o->nbase, cap);
@@ -160,10 +161,10 @@ int series_get_rid(struct store *st, int64_t rid, struct series_info *o, struct 
 
 	cap = 0;
 	if (prep(st, &s,
-		 "SELECT t.key, t.value, t.email, t.source_msgid, t.target_msgid, t.from_reply "
-		 "FROM trailers t JOIN patches p ON p.msgid = t.target_msgid WHERE p.series_rid = "
-		 "? ORDER BY p.position, t.rid",
-		 rid, err) < 0)
+	         "SELECT t.key, t.value, t.email, t.source_msgid, t.target_msgid, t.from_reply "
+	         "FROM trailers t JOIN patches p ON p.msgid = t.target_msgid WHERE p.series_rid = "
+	         "? ORDER BY p.position, t.rid",
+	         rid, err) < 0)
 		goto fail;
 	while ((r = store_step(s, err)) == STORE_ROW) {
 		GROW(o->trailers, o->ntrailers, cap);
@@ -181,9 +182,9 @@ int series_get_rid(struct store *st, int64_t rid, struct series_info *o, struct 
 
 	cap = 0;
 	if (store_prepare(st, &s,
-			  "SELECT rid, root_msgid, date, version FROM series WHERE version_key = ? "
-			  "ORDER BY version, date, rid",
-			  err) < 0)
+	                  "SELECT rid, root_msgid, date, version FROM series WHERE version_key = ? "
+	                  "ORDER BY version, date, rid",
+	                  err) < 0)
 		goto fail;
 	store_bind_text(s, 1, o->version_key ? o->version_key : "", -1);
 	while ((r = store_step(s, err)) == STORE_ROW) {
@@ -207,9 +208,9 @@ int series_get(struct store *st, const char *msgid, struct series_info *out, str
 {
 	int64_t rid = 0;
 	int r = store_query_int(st,
-				"SELECT COALESCE((SELECT series_rid FROM patches WHERE msgid = ?), "
-				"(SELECT rid FROM series WHERE root_msgid = ?))",
-				&rid, err, 2, msgid, msgid);
+	                        "SELECT COALESCE((SELECT series_rid FROM patches WHERE msgid = ?), "
+	                        "(SELECT rid FROM series WHERE root_msgid = ?))",
+	                        &rid, err, 2, msgid, msgid);
 	if (r < 0)
 		return -1;
 	if (r == 0 || rid == 0) {
@@ -225,8 +226,8 @@ int series_list(struct store *st, const char *since, int64_t **rids, size_t *n, 
 	*rids = NULL;
 	*n = 0;
 	if (store_prepare(st, &s,
-			  "SELECT rid FROM series WHERE ? IS NULL OR date >= ? ORDER BY date, rid",
-			  err) < 0)
+	                  "SELECT rid FROM series WHERE ? IS NULL OR date >= ? ORDER BY date, rid",
+	                  err) < 0)
 		return -1;
 	if (since) {
 		store_bind_text(s, 1, since, -1);
@@ -249,12 +250,12 @@ int series_list(struct store *st, const char *since, int64_t **rids, size_t *n, 
 }
 
 const char series_review_sql[] =
-	"SELECT t.key, t.value FROM trailers t JOIN patches p ON p.msgid = "
-	"t.target_msgid WHERE p.series_rid = (SELECT COALESCE((SELECT series_rid "
-	"FROM patches WHERE msgid = ?), (SELECT rid FROM series WHERE root_msgid = "
-	"?))) AND t.key IN ('Acked-by', 'Reviewed-by', 'Tested-by') GROUP BY "
-	"t.key, t.value ORDER BY CASE t.key WHEN 'Acked-by' THEN 1 WHEN "
-	"'Reviewed-by' THEN 2 ELSE 3 END, MIN(t.rid)";
+    "SELECT t.key, t.value FROM trailers t JOIN patches p ON p.msgid = "
+    "t.target_msgid WHERE p.series_rid = (SELECT COALESCE((SELECT series_rid "
+    "FROM patches WHERE msgid = ?), (SELECT rid FROM series WHERE root_msgid = "
+    "?))) AND t.key IN ('Acked-by', 'Reviewed-by', 'Tested-by') GROUP BY "
+    "t.key, t.value ORDER BY CASE t.key WHEN 'Acked-by' THEN 1 WHEN "
+    "'Reviewed-by' THEN 2 ELSE 3 END, MIN(t.rid)";
 
 int series_review_run(struct store_stmt *s, const char *msgid, struct buf *out, struct err *err)
 {

@@ -41,7 +41,7 @@ struct series_trailer {
 };
 
 struct series_base {
-	char *kind;  /* "base-commit", "base-ref", "prerequisite-patch-id", ... */
+	char *kind; /* "base-commit", "base-ref", "prerequisite-patch-id", ... */
 	char *value;
 	char *msgid; /* the message it was found in */
 };

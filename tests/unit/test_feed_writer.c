@@ -47,9 +47,9 @@ static struct feed_writer *open_w(const char *inbox, int64_t epoch_size)
 {
 	struct feed_writer *w = NULL;
 	struct err err = ERR_INIT;
-	struct feed_writer_opts o = { .name = "ci-results",
-				      .address = "ci-results@example.invalid",
-				      .epoch_size = epoch_size };
+	struct feed_writer_opts o = {.name = "ci-results",
+	                             .address = "ci-results@example.invalid",
+	                             .epoch_size = epoch_size};
 	cr_assert_eq(feed_writer_open(&w, inbox, &o, &err), 0, "%s", err_msg(&err));
 	return w;
 }
@@ -94,10 +94,10 @@ Test(feed_writer, golden_vector_commit_ids)
 	snprintf(inbox, sizeof(inbox), "%s/ci-results", tmpdir);
 	struct feed_writer *w = open_w(inbox, 0);
 	struct buf b = BUF_INIT;
-	static const char *const in[] = { "input/01-simple.eml", "input/02-zone.eml",
-					  "input/03-received.eml", "input/04-dup-same.eml",
-					  "input/05-dup-diff.eml" };
-	int want[] = { FEED_ADDED, FEED_ADDED, FEED_ADDED, FEED_DUPLICATE, FEED_ADDED };
+	static const char *const in[] = {"input/01-simple.eml", "input/02-zone.eml",
+	                                 "input/03-received.eml", "input/04-dup-same.eml",
+	                                 "input/05-dup-diff.eml"};
+	int want[] = {FEED_ADDED, FEED_ADDED, FEED_ADDED, FEED_DUPLICATE, FEED_ADDED};
 	char *mids[5];
 	for (int i = 0; i < 5; i++) {
 		fixture(in[i], &b);
@@ -116,7 +116,7 @@ Test(feed_writer, golden_vector_commit_ids)
 	char *line = b.ptr;
 	for (size_t i = 0; i < 4; i++) {
 		cr_assert(!strncmp(line, ids[i], 40), "commit %zu: got %s, want %.40s", i + 1,
-			  ids[i], line);
+		          ids[i], line);
 		line = strchr(line, '\n') + 1;
 	}
 
@@ -236,19 +236,20 @@ Test(feed_writer, epoch_rollover_and_batches)
 	/* 30 kB epochs, auto-flush every 25 messages */
 	struct feed_writer *w = NULL;
 	struct err err = ERR_INIT;
-	struct feed_writer_opts o = { .name = "z", .address = "z@example.invalid",
-				      .epoch_size = 30000, .batch_max = 25 };
+	struct feed_writer_opts o = {
+	    .name = "z", .address = "z@example.invalid", .epoch_size = 30000, .batch_max = 25};
 	cr_assert_eq(feed_writer_open(&w, inbox, &o, &err), 0, "%s", err_msg(&err));
 	struct buf msg = BUF_INIT;
 	for (int i = 0; i < 300; i++) {
 		buf_reset(&msg);
 		buf_addf(&msg,
-			 "From: Bot <bot@example.invalid>\nSubject: message %d\n"
-			 "Date: Mon, 01 Jan 2024 10:%02d:00 +0000\nMessage-ID: <m%d@example.invalid>\n\n",
-			 i, i % 60, i);
+		         "From: Bot <bot@example.invalid>\nSubject: message %d\n"
+		         "Date: Mon, 01 Jan 2024 10:%02d:00 +0000\nMessage-ID: "
+		         "<m%d@example.invalid>\n\n",
+		         i, i % 60, i);
 		for (int k = 0; k < 40; k++)
 			buf_addf(&msg, "line %d of message %d with some padding text %08x\n", k, i,
-				 (unsigned)(i * 2654435761u + (unsigned)k));
+			         (unsigned)(i * 2654435761u + (unsigned)k));
 		cr_assert_eq(add(w, msg.ptr, msg.len, NULL), FEED_ADDED);
 	}
 	flush(w);
@@ -275,8 +276,10 @@ Test(feed_writer, epoch_rollover_and_batches)
 	w = NULL;
 	cr_assert_eq(feed_writer_open(&w, inbox, &o, &err), 0);
 	buf_reset(&msg);
-	buf_adds(&msg, "From: Bot <bot@example.invalid>\nSubject: late\n"
-		       "Date: Mon, 01 Jan 2024 12:00:00 +0000\nMessage-ID: <late@example.invalid>\n\nx\n");
+	buf_adds(
+	    &msg,
+	    "From: Bot <bot@example.invalid>\nSubject: late\n"
+	    "Date: Mon, 01 Jan 2024 12:00:00 +0000\nMessage-ID: <late@example.invalid>\n\nx\n");
 	cr_assert_eq(add(w, msg.ptr, msg.len, NULL), FEED_ADDED);
 	cr_assert_eq(add(w, msg.ptr, msg.len, NULL), FEED_DUPLICATE);
 	flush(w);
@@ -307,24 +310,26 @@ Test(feed_writer, repacks_when_packs_pile_up)
 	struct feed_writer *w = NULL;
 	struct err err = ERR_INIT;
 	/* one flush per 5 messages, at most 3 packs */
-	struct feed_writer_opts o = { .name = "p", .address = "p@example.invalid", .batch_max = 5,
-				      .max_packs = 3 };
+	struct feed_writer_opts o = {
+	    .name = "p", .address = "p@example.invalid", .batch_max = 5, .max_packs = 3};
 	cr_assert_eq(feed_writer_open(&w, inbox, &o, &err), 0, "%s", err_msg(&err));
 	struct buf msg = BUF_INIT;
 	for (int i = 0; i < 60; i++) {
 		buf_reset(&msg);
-		buf_addf(&msg,
-			 "From: Bot <bot@example.invalid>\nSubject: m %d\n"
-			 "Date: Mon, 01 Jan 2024 10:00:%02d +0000\nMessage-ID: <p%d@example.invalid>\n\n"
-			 "body %d\n",
-			 i, i % 60, i, i);
+		buf_addf(
+		    &msg,
+		    "From: Bot <bot@example.invalid>\nSubject: m %d\n"
+		    "Date: Mon, 01 Jan 2024 10:00:%02d +0000\nMessage-ID: <p%d@example.invalid>\n\n"
+		    "body %d\n",
+		    i, i % 60, i, i);
 		cr_assert_eq(add(w, msg.ptr, msg.len, NULL), FEED_ADDED);
 		cr_assert_leq(packs_in(gitdir), 3, "packs pile up after message %d", i);
 	}
 	flush(w);
 	feed_writer_close(w);
 	char cmd[700];
-	snprintf(cmd, sizeof(cmd), "git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1", gitdir);
+	snprintf(cmd, sizeof(cmd), "git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1",
+	         gitdir);
 	cr_assert_eq(system(cmd), 0, "fsck after repacks");
 	size_t n = 0;
 	cr_assert_eq(feed_read(inbox, 0, count_cb, &n, &err), 0);
@@ -350,12 +355,12 @@ static void padded_msg(struct buf *msg, const char *tag, int i)
 {
 	buf_reset(msg);
 	buf_addf(msg,
-		 "From: Bot <bot@example.invalid>\nSubject: %s %d\n"
-		 "Date: Mon, 01 Jan 2024 10:%02d:00 +0000\nMessage-ID: <%s%d@example.invalid>\n\n",
-		 tag, i, i % 60, tag, i);
+	         "From: Bot <bot@example.invalid>\nSubject: %s %d\n"
+	         "Date: Mon, 01 Jan 2024 10:%02d:00 +0000\nMessage-ID: <%s%d@example.invalid>\n\n",
+	         tag, i, i % 60, tag, i);
 	for (int k = 0; k < 40; k++)
 		buf_addf(msg, "line %d of %s %d with some padding text %08x\n", k, tag, i,
-			 (unsigned)(i * 2654435761u + (unsigned)k));
+		         (unsigned)(i * 2654435761u + (unsigned)k));
 }
 
 Test(feed_writer, held_batches_are_packed_but_invisible_until_flush)
@@ -366,8 +371,8 @@ Test(feed_writer, held_batches_are_packed_but_invisible_until_flush)
 	struct feed_writer *w = NULL;
 	struct err err = ERR_INIT;
 	/* a pack per 5 messages, a new epoch after ~30 kB */
-	struct feed_writer_opts o = { .name = "h", .address = "h@example.invalid",
-				      .epoch_size = 30000, .batch_max = 5 };
+	struct feed_writer_opts o = {
+	    .name = "h", .address = "h@example.invalid", .epoch_size = 30000, .batch_max = 5};
 	cr_assert_eq(feed_writer_open(&w, inbox, &o, &err), 0, "%s", err_msg(&err));
 	feed_writer_hold(w, 1);
 	struct buf msg = BUF_INIT;
@@ -400,7 +405,7 @@ Test(feed_writer, held_batches_are_packed_but_invisible_until_flush)
 	cr_assert_eq(n, (size_t)i + 1);
 	char cmd[700];
 	snprintf(cmd, sizeof(cmd), "git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1",
-		 gitdir);
+	         gitdir);
 	cr_assert_eq(system(cmd), 0, "fsck");
 	buf_free(&msg);
 }
@@ -411,7 +416,7 @@ Test(feed_writer, remove_a_message_whose_batch_is_being_packed)
 	snprintf(inbox, sizeof(inbox), "%s/inflight", tmpdir);
 	struct feed_writer *w = NULL;
 	struct err err = ERR_INIT;
-	struct feed_writer_opts o = { .name = "f", .address = "f@example.invalid", .batch_max = 4 };
+	struct feed_writer_opts o = {.name = "f", .address = "f@example.invalid", .batch_max = 4};
 	cr_assert_eq(feed_writer_open(&w, inbox, &o, &err), 0, "%s", err_msg(&err));
 	struct buf msg = BUF_INIT;
 	for (int i = 0; i < 6; i++) {
