@@ -10,6 +10,7 @@
  * so duplicates are found without reading the epochs; it is an index, not a
  * source of truth, and catches up from git on open.
  */
+#define _GNU_SOURCE /* nftw */
 #include "feed_writer.h"
 #include "feed_reader.h"
 #include "fsutil.h"
@@ -21,6 +22,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <git2.h>
 #include <git2/sys/commit.h>
 #include <git2/sys/mempack.h>
@@ -729,22 +731,64 @@ static void epoch_close(struct epoch *e)
 	e->n = -1;
 }
 
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* Remove a directory tree (an epoch left half-made by a killed writer); quiet. */
+static void rm_tree(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/*
+ * git init DIR/NAME as a bare repository built aside (DIR/.new-NAME) and
+ * renamed into place: a kill -9 inside git_repository_init must not leave a
+ * DIR/NAME that is not a repository (no later open could use it).
+ */
+static int init_aside(const char *dir, const char *name, struct err *err)
+{
+	struct buf tmp = BUF_INIT, fin = BUF_INIT;
+	buf_addf(&tmp, "%s/.new-%s", dir, name);
+	buf_addf(&fin, "%s/%s", dir, name);
+	rm_tree(tmp.ptr); /* left by a killed writer */
+	git_repository *r = NULL;
+	git_repository_init_options io;
+	git_repository_init_options_init(&io, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+	io.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
+	io.initial_head = "master";
+	int rc = 0;
+	if (git_repository_init_ext(&r, tmp.ptr, &io) < 0)
+		rc = git_fail(err, tmp.ptr);
+	git_repository_free(r);
+	if (rc == 0 && rename(tmp.ptr, fin.ptr) < 0)
+		rc = err_errno(err, ERR_IO, "rename %s", tmp.ptr);
+	if (rc == 0)
+		rc = fs_fsync_dir(dir, err);
+	buf_free(&tmp);
+	buf_free(&fin);
+	return rc;
+}
+
 static int write_alternates(struct feed_writer *w, int newest, struct err *err)
 {
 	struct buf p = BUF_INIT, want = BUF_INIT, have = BUF_INIT;
 	buf_addf(&p, "%s/all.git", w->dir);
 	struct stat sb;
-	if (stat(p.ptr, &sb) < 0) {
-		git_repository *r;
-		git_repository_init_options io;
-		git_repository_init_options_init(&io, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
-		io.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
-		io.initial_head = "master";
-		if (git_repository_init_ext(&r, p.ptr, &io) < 0) {
+	buf_adds(&p, "/HEAD");
+	int have_head = stat(p.ptr, &sb) == 0;
+	buf_truncate(&p, p.len - 5);
+	if (!have_head) {
+		/* all.git holds only config and alternates: a half-made one is made again */
+		rm_tree(p.ptr);
+		if (init_aside(w->dir, "all.git", err) < 0) {
 			buf_free(&p);
-			return git_fail(err, "init all.git");
+			return -1;
 		}
-		git_repository_free(r);
 	}
 	for (int n = newest; n >= 0; n--)
 		buf_addf(&want, "../../git/%d.git/objects\n", n);
@@ -779,11 +823,15 @@ static int epoch_open(struct feed_writer *w, int n, int create, struct err *err)
 			goto fail;
 		}
 	} else {
-		git_repository_init_options io;
-		git_repository_init_options_init(&io, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
-		io.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
-		io.initial_head = "master";
-		if (git_repository_init_ext(&e->repo, p.ptr, &io) < 0) {
+		struct buf gdir = BUF_INIT, name = BUF_INIT;
+		buf_addf(&gdir, "%s/git", w->dir);
+		buf_addf(&name, "%d.git", n);
+		int ok = init_aside(gdir.ptr, name.ptr, err) == 0;
+		buf_free(&gdir);
+		buf_free(&name);
+		if (!ok)
+			goto fail;
+		if (git_repository_open_bare(&e->repo, p.ptr) < 0) {
 			git_fail(err, p.ptr);
 			goto fail;
 		}
@@ -1050,15 +1098,11 @@ int feed_writer_open(struct feed_writer **out, const char *inbox_dir,
 	int newest = feed_epoch_newest(inbox_dir);
 	if (newest >= 0 && cache_sync(w, newest, err) < 0)
 		goto fail;
+	/*
+	 * The newest epoch, even when full: the first message added rolls over
+	 * (never an empty epoch when every message turns out to be there).
+	 */
 	int n = newest < 0 ? 0 : newest;
-	if (newest >= 0) {
-		struct buf g = BUF_INIT;
-		buf_addf(&g, "%s/git/%d.git", inbox_dir, newest);
-		/* reuse the newest epoch unless it is full */
-		if (packed_bytes(g.ptr) >= (uint64_t)w->o.epoch_size)
-			n = newest + 1;
-		buf_free(&g);
-	}
 	if (epoch_open(w, n, 1, err) < 0)
 		goto fail;
 	if (write_alternates(w, n, err) < 0)
@@ -1225,12 +1269,13 @@ static int job_start(struct feed_writer *w, struct err *err)
 		return 0;
 	git_odb_backend *mp = NULL;
 	git_odb *odb = NULL;
-	if (git_mempack_new(&mp) < 0 || git_odb_new(&odb) < 0 ||
-	    git_odb_add_backend(odb, mp, 999) < 0) {
-		if (!odb && mp)
-			mp->free(mp);
-		git_odb_free(odb);
+	if (git_mempack_new(&mp) < 0)
 		return git_fail(err, "mempack");
+	if (git_odb_new(&odb) < 0 || git_odb_add_backend(odb, mp, 999) < 0) {
+		git_fail(err, "mempack");
+		mp->free(mp); /* the odb owns a backend only once it is added */
+		git_odb_free(odb);
+		return -1;
 	}
 	/* the batch's objects and their list go to the job; the writer gets the fresh ones */
 	j->odb = e->wodb;
