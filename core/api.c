@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "qpool.h"
+#include "ran_cache.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@
 #define DEFAULT_LISTEN        "127.0.0.1:8080"
 #define DEFAULT_QUERY_THREADS 2
 #define DEFAULT_INLINE_MS     2
+#define DEFAULT_RAN_CACHE     ((int64_t)256 << 20)
 #define CACHE_API             "Cache-Control: no-cache\r\n"
 
 struct api {
@@ -40,7 +42,20 @@ struct api {
 	uint64_t inline_ms;
 	char *listen;
 	uint64_t started_ns;
+	/* /ran answers per revision; loop thread only (ran_cache.h) */
+	struct ran_cache *cache;
+	struct ran_cache_stats published; /* counters already added to metrics */
+	int cache_failing;                /* the last sync failed (logged once) */
+	size_t jobs;                      /* alive: they point here */
+	int stopped;                      /* http_stop ran: free with the last job */
 };
+
+static void api_free(struct api *a)
+{
+	ran_cache_free(a->cache);
+	free(a->listen);
+	free(a);
+}
 
 enum job_kind { J_RAN, J_SKIP, J_RESULTS, J_PATCH, J_HEALTH, J_TOPICS, J_ATOM };
 
@@ -50,6 +65,7 @@ struct qparam {
 
 struct api_job {
 	struct qpool_job base; /* first: the pool hands this pointer back */
+	struct api *api;
 	struct httpd_req *req;
 	enum job_kind kind;
 	struct qparam *qp;
@@ -64,6 +80,8 @@ struct api_job {
 	uint64_t inline_ms; /* running on the loop with this budget; 0: on a query thread */
 	int requeue;        /* the inline budget ran out: go to the query threads */
 	size_t limit;
+	int cacheable;     /* a /ran answer the cache may keep, with this tag */
+	int64_t cache_tag;
 	struct buf out;
 	char etag[36]; /* of out, hashed on the query thread */
 	struct err err;
@@ -336,12 +354,18 @@ static void job_free(struct api_job *j)
 	free(j->base_url);
 	buf_free(&j->out);
 	err_free(&j->err);
+	struct api *a = j->api;
 	free(j);
+	if (--a->jobs == 0 && a->stopped)
+		api_free(a); /* the last lookup in flight at shutdown */
 }
 
 static void job_done(struct qpool_job *qj)
 {
 	struct api_job *j = (struct api_job *)qj;
+	if (j->status == 200 && j->cacheable && j->api->cache)
+		ran_cache_put(j->api->cache, j->rq.commit, j->rq.patchset, j->cache_tag,
+		              j->out.ptr ? j->out.ptr : "", j->out.len, j->etag);
 	if (j->status == 200) {
 		httpd_respond_etag(j->req, 200, j->ctype ? j->ctype : "application/json", &j->out,
 		                   CACHE_API, j->etag[0] ? j->etag : NULL);
@@ -370,6 +394,8 @@ static void job_done(struct qpool_job *qj)
 static struct api_job *job_new(struct api *a, struct httpd_req *req, enum job_kind kind)
 {
 	struct api_job *j = xcalloc(1, sizeof(*j));
+	j->api = a;
+	a->jobs++;
 	j->base.run = job_run;
 	j->base.done = job_done;
 	j->req = req;
@@ -388,6 +414,38 @@ static int with_params(struct api_job *j, const char *const *allowed)
 		job_free(j);
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * Answer j from the cache when it holds the revision, after checking that
+ * nothing changed it since (ran_cache_sync).  Returns 1 when answered (j is
+ * freed); 0 to look it up, with j marked to be kept afterwards.
+ */
+static int ran_lookup_cached(struct api *a, struct api_job *j)
+{
+	struct err err = ERR_INIT;
+	struct store *st = qpool_loop_store(a->pool, &err);
+	if (!st || ran_cache_sync(a->cache, st, &err) < 0) {
+		if (!a->cache_failing)
+			log_warn("http.ran_cache_unavailable", "error=%s action=%s", err_msg(&err),
+			         "answering /ran from the store until the store can be read");
+		a->cache_failing = 1;
+		err_free(&err);
+		return 0;
+	}
+	if (a->cache_failing)
+		log_info("http.ran_cache_available", "action=%s", "caching /ran answers again");
+	a->cache_failing = 0;
+	struct ran_cache_hit hit;
+	if (ran_cache_get(a->cache, j->rq.commit, j->rq.patchset, &hit)) {
+		httpd_respond_shared(j->req, 200, "application/json", hit.body, hit.len, CACHE_API,
+		                     hit.etag, ran_cache_release, hit.ref);
+		job_free(j);
+		return 1;
+	}
+	j->cacheable = 1;
+	j->cache_tag = ran_cache_tag(a->cache);
 	return 0;
 }
 
@@ -417,6 +475,10 @@ static void h_ran(struct api *a, struct httpd_req *req, const char *rest)
 		job_free(j);
 		return;
 	}
+	/* the common question - a revision, nothing else - may be answered from the cache */
+	if (a->cache && j->rq.commit && !j->rq.msgid && !j->rq.patch_id && !j->rq.test &&
+	    !j->rq.origin && ran_lookup_cached(a, j))
+		return;
 	/*
 	 * A revision's lookup is a few index seeks and tens of rows: answer it
 	 * right here, without two thread hand-offs, within a small budget; the
@@ -578,6 +640,29 @@ static void h_healthz(struct api *a, struct httpd_req *req, const char *rest)
 	qpool_submit(a->pool, &j->base);
 }
 
+/* The cache counts on its own (no lock per request); /metrics adds what is new. */
+static void publish_cache_stats(struct api *a)
+{
+	struct ran_cache_stats s;
+	ran_cache_stats(a->cache, &s);
+	struct ran_cache_stats *p = &a->published;
+	metrics_counter_add("cifeed_http_lookups_total", "where=\"cache\"", s.hits - p->hits);
+	metrics_counter_add("cifeed_ran_cache_lookups_total", "result=\"hit\"", s.hits - p->hits);
+	metrics_counter_add("cifeed_ran_cache_lookups_total", "result=\"miss\"",
+	                    s.misses - p->misses);
+	metrics_counter_add("cifeed_ran_cache_inserts_total", NULL, s.inserts - p->inserts);
+	metrics_counter_add("cifeed_ran_cache_invalidations_total", NULL,
+	                    s.invalidations - p->invalidations);
+	metrics_counter_add("cifeed_ran_cache_evictions_total", NULL, s.evictions - p->evictions);
+	metrics_counter_add("cifeed_ran_cache_flushes_total", NULL, s.flushes - p->flushes);
+	metrics_counter_add("cifeed_ran_cache_stale_total", NULL, s.stale - p->stale);
+	metrics_counter_add("cifeed_ran_cache_syncs_total", NULL, s.syncs - p->syncs);
+	metrics_gauge_set("cifeed_ran_cache_bytes", NULL, (double)s.bytes);
+	metrics_gauge_set("cifeed_ran_cache_entries", NULL, (double)s.entries);
+	metrics_gauge_set("cifeed_ran_cache_max_bytes", NULL, (double)s.max_bytes);
+	*p = s;
+}
+
 static void h_metrics(struct api *a, struct httpd_req *req, const char *rest)
 {
 	(void)rest;
@@ -595,6 +680,8 @@ static void h_metrics(struct api *a, struct httpd_req *req, const char *rest)
 	metrics_gauge_set("cifeed_http_queries_pending", NULL, (double)qpool_pending(a->pool));
 	metrics_gauge_set("cifeed_uptime_seconds", NULL,
 	                  (double)(uv_hrtime() - a->started_ns) / 1e9);
+	if (a->cache)
+		publish_cache_stats(a);
 	struct buf out = BUF_INIT;
 	metrics_render(&out);
 	httpd_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", &out,
@@ -651,7 +738,7 @@ static void handle(struct httpd_req *req, void *arg)
 
 static int read_limits(const struct config *cfg, struct httpd_limits *lim, const char *st[8],
                        unsigned *threads, uint64_t *qtimeout_ms, uint64_t *inline_ms,
-                       struct err *err)
+                       size_t *cache_bytes, struct err *err)
 {
 	httpd_limits_default(lim);
 	int64_t v;
@@ -685,6 +772,9 @@ static int read_limits(const struct config *cfg, struct httpd_limits *lim, const
 	    {"rate-limit", v, 0, 1000000},
 	    {"query-threads",
 	     config_get_int(cfg, "serve", NULL, "query-threads", DEFAULT_QUERY_THREADS), 0, 64},
+	    {"ran-cache-size",
+	     config_get_int(cfg, "serve", NULL, "ran-cache-size", DEFAULT_RAN_CACHE), 0,
+	     (int64_t)1 << 40},
 	};
 	for (size_t i = 0; i < sizeof(checks) / sizeof(*checks); i++)
 		if (checks[i].v < checks[i].min || checks[i].v > checks[i].max)
@@ -699,6 +789,8 @@ static int read_limits(const struct config *cfg, struct httpd_limits *lim, const
 	    (uint64_t)config_get_int(cfg, "serve", NULL, "inline-budget", DEFAULT_INLINE_MS);
 	*threads =
 	    (unsigned)config_get_int(cfg, "serve", NULL, "query-threads", DEFAULT_QUERY_THREADS);
+	*cache_bytes =
+	    (size_t)config_get_int(cfg, "serve", NULL, "ran-cache-size", DEFAULT_RAN_CACHE);
 	if (api_statuses_parse(
 	        config_get_str(cfg, "serve", NULL, "ran-statuses", API_RAN_STATUSES_DEFAULT), st,
 	        err) < 0)
@@ -711,13 +803,15 @@ static int http_start(struct daemon *d, void **state, struct err *err)
 	struct api *a = xcalloc(1, sizeof(*a));
 	struct httpd_limits lim;
 	unsigned threads;
+	size_t cache_bytes;
 	a->d = d;
 	a->started_ns = uv_hrtime();
 	if (read_limits(d->cfg, &lim, a->statuses, &threads, &a->query_timeout_ms, &a->inline_ms,
-	                err) < 0) {
+	                &cache_bytes, err) < 0) {
 		free(a);
 		return -1;
 	}
+	a->cache = ran_cache_new(cache_bytes);
 	a->listen = xstrdup(config_get_str(d->cfg, "serve", NULL, "listen", DEFAULT_LISTEN));
 	metrics_declare("cifeed_loop_lag_seconds", METRIC_GAUGE,
 	                "event-loop lag percentiles since start (quantile 1 is the maximum)");
@@ -726,15 +820,37 @@ static int http_start(struct daemon *d, void **state, struct err *err)
 	                "API lookups queued or running on the query threads");
 	metrics_declare("cifeed_uptime_seconds", METRIC_GAUGE, "seconds since the daemon started");
 	metrics_declare("cifeed_http_lookups_total", METRIC_COUNTER,
-	                "/api/v1/ran lookups answered on the loop (within inline-budget) or on the "
-	                "query threads");
+	                "/api/v1/ran lookups answered from the answer cache, on the loop (within "
+	                "inline-budget) or on the query threads");
+	metrics_declare("cifeed_ran_cache_lookups_total", METRIC_COUNTER,
+	                "/api/v1/ran revision lookups that found their answer cached (hit) or not");
+	metrics_declare("cifeed_ran_cache_inserts_total", METRIC_COUNTER,
+	                "/api/v1/ran answers stored in the cache");
+	metrics_declare("cifeed_ran_cache_invalidations_total", METRIC_COUNTER,
+	                "cached /api/v1/ran answers dropped because a submission changed their "
+	                "revision");
+	metrics_declare("cifeed_ran_cache_evictions_total", METRIC_COUNTER,
+	                "cached answers dropped to stay within [serve] ran-cache-size");
+	metrics_declare("cifeed_ran_cache_flushes_total", METRIC_COUNTER,
+	                "times the whole cache was dropped (store unreadable, change log pruned "
+	                "past it)");
+	metrics_declare("cifeed_ran_cache_stale_total", METRIC_COUNTER,
+	                "answers not cached because a change was read while they were computed");
+	metrics_declare("cifeed_ran_cache_syncs_total", METRIC_COUNTER,
+	                "reads of the revision change log after the database changed");
+	metrics_declare("cifeed_ran_cache_bytes", METRIC_GAUGE,
+	                "memory held by cached /api/v1/ran answers");
+	metrics_declare("cifeed_ran_cache_entries", METRIC_GAUGE, "revisions with a cached answer");
+	metrics_declare("cifeed_ran_cache_max_bytes", METRIC_GAUGE, "[serve] ran-cache-size");
 	if (qpool_start(&a->pool, d->loop, d->db_path, threads, err) < 0) {
+		ran_cache_free(a->cache);
 		free(a->listen);
 		free(a);
 		return -1;
 	}
 	if (httpd_start(&a->httpd, d->loop, a->listen, &lim, handle, a, err) < 0) {
 		qpool_stop(a->pool);
+		ran_cache_free(a->cache);
 		free(a->listen);
 		free(a);
 		return -1;
@@ -753,8 +869,10 @@ static void http_stop(struct daemon *d, void *state)
 		return;
 	httpd_stop(a->httpd);
 	qpool_stop(a->pool);
-	free(a->listen);
-	free(a);
+	/* jobs still on the query threads finish later and point here */
+	a->stopped = 1;
+	if (!a->jobs)
+		api_free(a);
 }
 
 static void http_reload(struct daemon *d, void *state)
@@ -764,8 +882,9 @@ static void http_reload(struct daemon *d, void *state)
 	const char *st[8];
 	unsigned threads;
 	uint64_t qt, inl;
+	size_t cache_bytes;
 	struct err err = ERR_INIT;
-	if (read_limits(d->cfg, &lim, st, &threads, &qt, &inl, &err) < 0) {
+	if (read_limits(d->cfg, &lim, st, &threads, &qt, &inl, &cache_bytes, &err) < 0) {
 		log_error("http.reload_failed", "error=%s action=%s", err_msg(&err),
 		          "keeping the running limits");
 		err_free(&err);
@@ -775,6 +894,7 @@ static void http_reload(struct daemon *d, void *state)
 	memcpy(a->statuses, st, sizeof(st));
 	a->query_timeout_ms = qt;
 	a->inline_ms = inl;
+	ran_cache_set_max(a->cache, cache_bytes);
 	const char *listen = config_get_str(d->cfg, "serve", NULL, "listen", DEFAULT_LISTEN);
 	if (strcmp(listen, a->listen))
 		log_warn("http.listen_unchanged", "running=%s configured=%s action=%s", a->listen,

@@ -43,6 +43,9 @@ static const struct config_key serve_keys[] = {
 	{ "query-timeout", CFG_DURATION,
 	  "longest an API lookup may run before it is stopped with a 503 (default 10s)" },
 	{ "idle-timeout", CFG_DURATION, "keep-alive idle time (default 60s)" },
+	{ "ran-cache-size", CFG_INT,
+	  "memory for rendered /api/v1/ran answers per revision, bytes, least recently used "
+	  "dropped first; 0 = no cache (default 256m)" },
 	{ "ran-statuses", CFG_STRING, "statuses that count as already ran (default PASS FAIL DONE)" },
 	{ "rate-limit", CFG_INT, "requests per second per client (default 0 = off)" },
 	{ "publish-interval", CFG_DURATION, "how often topics are published (default 30s)" },

@@ -79,6 +79,11 @@ struct conn {
 	uv_write_t wreq;
 	uv_shutdown_t sreq;
 	struct buf whead, wbody;
+	/* or a body owned by the handler (httpd_respond_shared) */
+	const char *wshared;
+	size_t wshared_len;
+	void (*wrelease)(void *arg);
+	void *warg;
 	int status;
 };
 
@@ -198,6 +203,19 @@ static void conn_reset_request(struct conn *c)
 	c->reject_msg = NULL;
 }
 
+/* Done with the answer's body, whoever owns it. */
+static void conn_body_done(struct conn *c)
+{
+	buf_free(&c->wbody);
+	if (c->wrelease) {
+		void (*fn)(void *) = c->wrelease;
+		c->wrelease = NULL;
+		c->wshared = NULL;
+		c->wshared_len = 0;
+		fn(c->warg);
+	}
+}
+
 static void conn_free(struct conn *c)
 {
 	struct httpd *h = c->srv;
@@ -216,7 +234,7 @@ static void conn_free(struct conn *c)
 	buf_free(&c->value);
 	buf_free(&c->pending);
 	buf_free(&c->whead);
-	buf_free(&c->wbody);
+	conn_body_done(c);
 	free(c);
 	if (h->stopping && !h->conns && !h->listener_open) {
 		free(h->rate);
@@ -305,7 +323,7 @@ static void write_cb(uv_write_t *w, int status)
 {
 	struct conn *c = w->data;
 	buf_free(&c->whead);
-	buf_free(&c->wbody);
+	conn_body_done(c);
 	if (c->over_cap) {
 		conn_close(c);
 		return;
@@ -389,6 +407,10 @@ void httpd_etag(const char *body, size_t len, char out[36])
 	buf_free(&t);
 }
 
+/*
+ * Write the answer: the body is `body` (taken) or, when body is NULL and
+ * c->wrelease is set, the handler's c->wshared bytes.
+ */
 static void send_response(struct conn *c, int status, const char *ctype, struct buf *body,
                           const char *extra, int close_after, const char *given_etag)
 {
@@ -396,12 +418,15 @@ static void send_response(struct conn *c, int status, const char *ctype, struct 
 	struct httpd_req *r = &c->req;
 	char date[40], etag[40] = "";
 	int head = r->method == HTTP_HEAD;
+	int shared = !body && c->wrelease;
+	const char *bptr = shared ? c->wshared : body ? body->ptr : NULL;
+	size_t blen = shared ? c->wshared_len : body ? body->len : 0;
 
-	if (body && body->len && status == 200 && (r->method == HTTP_GET || head)) {
+	if (blen && status == 200 && (r->method == HTTP_GET || head)) {
 		if (given_etag)
 			snprintf(etag, sizeof(etag), "%s", given_etag);
 		else
-			httpd_etag(body->ptr, body->len, etag);
+			httpd_etag(bptr, blen, etag);
 		const char *inm = httpd_req_header(r, "If-None-Match");
 		if (inm && etag_matches(inm, etag))
 			status = 304;
@@ -413,7 +438,6 @@ static void send_response(struct conn *c, int status, const char *ctype, struct 
 	buf_reset(&c->whead);
 	buf_addf(&c->whead, "HTTP/1.1 %d %s\r\nServer: cifeed\r\nDate: %s\r\n", status,
 	         httpd_status_text(status), date);
-	size_t blen = body ? body->len : 0;
 	if (status != 304 && status != 204) {
 		if (ctype)
 			buf_addf(&c->whead, "Content-Type: %s\r\n", ctype);
@@ -426,27 +450,54 @@ static void send_response(struct conn *c, int status, const char *ctype, struct 
 	buf_adds(&c->whead, c->keep_alive ? "" : "Connection: close\r\n");
 	buf_adds(&c->whead, "\r\n");
 
-	buf_free(&c->wbody);
-	if (body && !head && status != 304 && status != 204) {
-		c->wbody = *body;
-		memset(body, 0, sizeof(*body));
-	} else if (body) {
-		buf_free(body);
+	int with_body = !head && status != 304 && status != 204;
+	if (!shared) {
+		conn_body_done(c);
+		if (body && with_body) {
+			c->wbody = *body;
+			memset(body, 0, sizeof(*body));
+		} else if (body) {
+			buf_free(body);
+		}
+		bptr = c->wbody.ptr;
+		blen = c->wbody.len;
+	} else if (!with_body) {
+		conn_body_done(c); /* HEAD, 304: the handler's bytes are not needed */
+		blen = 0;
 	}
 	uv_buf_t bufs[2] = {
 	    uv_buf_init(c->whead.ptr, (unsigned)c->whead.len),
-	    uv_buf_init(c->wbody.ptr, (unsigned)c->wbody.len),
+	    uv_buf_init((char *)bptr, (unsigned)blen),
 	};
 	c->wreq.data = c;
 	if (c->state != C_DRAINING)
 		c->state = C_WRITING;
 	/* a client that does not read its answer is cut off like a slow sender */
 	conn_timer(c, h->lim.request_timeout_ms);
-	if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, c->wbody.len ? 2 : 1, write_cb) < 0) {
+	if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, blen ? 2 : 1, write_cb) < 0) {
 		buf_free(&c->whead);
-		buf_free(&c->wbody);
+		conn_body_done(c);
 		conn_close(c);
 	}
+}
+
+void httpd_respond_shared(struct httpd_req *r, int status, const char *content_type,
+                          const char *body, size_t len, const char *extra_headers,
+                          const char *etag, void (*release)(void *arg), void *arg)
+{
+	struct conn *c = r->c;
+	if (c->state != C_HANDLING || c->closing) {
+		release(arg);
+		struct buf none = BUF_INIT;
+		httpd_respond_etag(r, status, content_type, &none, extra_headers, NULL);
+		return;
+	}
+	conn_body_done(c);
+	c->wshared = body;
+	c->wshared_len = len;
+	c->wrelease = release;
+	c->warg = arg;
+	send_response(c, status, content_type, NULL, extra_headers, 0, etag);
 }
 
 void httpd_respond(struct httpd_req *r, int status, const char *content_type, struct buf *body,

@@ -112,6 +112,15 @@ void httpd_etag(const char *body, size_t len, char out[36]);
 /* httpd_respond with the body's ETag already computed (NULL: compute it). */
 void httpd_respond_etag(struct httpd_req *r, int status, const char *content_type, struct buf *body,
                         const char *extra_headers, const char *etag);
+/*
+ * httpd_respond_etag with a body the server does not own (a cached answer):
+ * `body` must stay valid until release(arg) is called - on the loop, once
+ * the answer is written or the connection is gone, at once when no body is
+ * sent (HEAD, 304 Not Modified).  `etag` (NULL: computed) is copied.
+ */
+void httpd_respond_shared(struct httpd_req *r, int status, const char *content_type,
+                          const char *body, size_t len, const char *extra_headers,
+                          const char *etag, void (*release)(void *arg), void *arg);
 /* Answer with the JSON error document {"error":{"status":N,"message":"..."}}. */
 void httpd_respond_error(struct httpd_req *r, int status, const char *extra_headers,
                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -183,6 +183,16 @@ int qpool_run_here(struct qpool *p, struct qpool_job *job)
 	return p->loop_store ? 0 : -1;
 }
 
+struct store *qpool_loop_store(struct qpool *p, struct err *err)
+{
+	if (!p->loop_store &&
+	    store_open(&p->loop_store, p->db_path, STORE_READONLY | STORE_NOCREATE, err) < 0) {
+		p->loop_store = NULL;
+		return NULL;
+	}
+	return p->loop_store;
+}
+
 size_t qpool_pending(const struct qpool *p)
 {
 	return p->pending;

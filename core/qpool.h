@@ -44,6 +44,12 @@ void qpool_submit(struct qpool *p, struct qpool_job *job);
  * loop's connection cannot be opened (then run() got st = NULL).
  */
 int qpool_run_here(struct qpool *p, struct qpool_job *job);
+/*
+ * The loop thread's own read-only connection (the one qpool_run_here uses),
+ * opened on first use; NULL with err when it cannot be opened.  Loop thread
+ * only; the pool keeps it.
+ */
+struct store *qpool_loop_store(struct qpool *p, struct err *err);
 /* Jobs submitted and not yet done. */
 size_t qpool_pending(const struct qpool *p);
 /*

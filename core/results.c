@@ -16,6 +16,9 @@ struct results_writer {
 	struct store *st;
 	struct store_stmt *upsert[KCIDB_NTYPES];
 	struct store_stmt *sub_insert, *sub_update, *origin_upsert;
+	/* the revision change log (0060) */
+	struct store_stmt *rc_insert, *rc_pre, *rc_checkout, *rc_build, *rc_prune, *rc_horizon;
+	size_t f_co_commit, f_co_patchset, f_build_checkout, f_test_build;
 };
 
 static int is_text_kind(enum kcidb_kind k)
@@ -89,8 +92,40 @@ int results_writer_new(struct store *st, struct results_writer **out, struct err
 			  "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
 			  "last_seen = excluded.last_seen, objects = origins.objects + "
 			  "excluded.objects",
+			  err) < 0 ||
+	    store_prepare(st, &w->rc_insert,
+			  "INSERT INTO revision_changes (seq, git_commit_hash, patchset_hash) "
+			  "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+			  err) < 0 ||
+	    /* a checkout about to gain its patchset hash leaves the revision (commit, '') */
+	    store_prepare(st, &w->rc_pre,
+			  "SELECT git_commit_hash FROM checkouts WHERE id = ? AND "
+			  "patchset_hash IS NULL AND git_commit_hash IS NOT NULL",
+			  err) < 0 ||
+	    store_prepare(st, &w->rc_checkout,
+			  "SELECT git_commit_hash, COALESCE(patchset_hash, '') FROM checkouts "
+			  "WHERE id = ? AND git_commit_hash IS NOT NULL",
+			  err) < 0 ||
+	    store_prepare(st, &w->rc_build,
+			  "SELECT c.git_commit_hash, COALESCE(c.patchset_hash, '') FROM builds b "
+			  "JOIN checkouts c ON c.id = b.checkout_id WHERE b.id = ? AND "
+			  "c.git_commit_hash IS NOT NULL",
+			  err) < 0 ||
+	    store_prepare(st, &w->rc_prune, "DELETE FROM revision_changes WHERE seq < ?", err) <
+		    0 ||
+	    store_prepare(st, &w->rc_horizon,
+			  "UPDATE revision_changes_horizon SET pruned_below = ? WHERE id = 1 AND "
+			  "pruned_below < ?",
 			  err) < 0)
 		goto fail;
+	w->f_co_commit = (size_t)(kcidb_field_find(KCIDB_CHECKOUT, "git_commit_hash") -
+				  kcidb_types[KCIDB_CHECKOUT].fields);
+	w->f_co_patchset = (size_t)(kcidb_field_find(KCIDB_CHECKOUT, "patchset_hash") -
+				    kcidb_types[KCIDB_CHECKOUT].fields);
+	w->f_build_checkout = (size_t)(kcidb_field_find(KCIDB_BUILD, "checkout_id") -
+				       kcidb_types[KCIDB_BUILD].fields);
+	w->f_test_build =
+		(size_t)(kcidb_field_find(KCIDB_TEST, "build_id") - kcidb_types[KCIDB_TEST].fields);
 	buf_free(&sql);
 	*out = w;
 	return 0;
@@ -109,6 +144,12 @@ void results_writer_free(struct results_writer *w)
 	store_finalize(w->sub_insert);
 	store_finalize(w->sub_update);
 	store_finalize(w->origin_upsert);
+	store_finalize(w->rc_insert);
+	store_finalize(w->rc_pre);
+	store_finalize(w->rc_checkout);
+	store_finalize(w->rc_build);
+	store_finalize(w->rc_prune);
+	store_finalize(w->rc_horizon);
 	free(w);
 }
 
@@ -219,6 +260,157 @@ int results_submit(struct results_writer *w, json_t *doc, const struct submissio
 	return r;
 }
 
+/*
+ * What a submission changed, for the revision change log (0060): ids of
+ * changed rows as pointers into the prepared text (stable for the whole
+ * submission), resolved to revisions once the rows are written - one
+ * lookup per distinct checkout or build, never one per test.
+ */
+struct strvec {
+	const char **v;
+	size_t n, cap;
+};
+
+static void strvec_push(struct strvec *sv, const char *s)
+{
+	if (!s) /* required ids: validated documents always have them */
+		return;
+	/* tests of one build usually arrive together: skip the repeat at once */
+	if (sv->n && !strcmp(sv->v[sv->n - 1], s))
+		return;
+	if (sv->n == sv->cap) {
+		sv->cap = sv->cap ? sv->cap * 2 : 16;
+		sv->v = xrealloc(sv->v, sv->cap * sizeof(*sv->v));
+	}
+	sv->v[sv->n++] = s;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void strvec_sort_uniq(struct strvec *sv)
+{
+	if (sv->n < 2)
+		return;
+	qsort(sv->v, sv->n, sizeof(*sv->v), cmp_str);
+	size_t k = 1;
+	for (size_t i = 1; i < sv->n; i++)
+		if (strcmp(sv->v[i], sv->v[k - 1]))
+			sv->v[k++] = sv->v[i];
+	sv->n = k;
+}
+
+struct revchange {
+	struct strvec checkouts;   /* changed checkouts and the checkouts of changed builds */
+	struct strvec builds;      /* changed builds */
+	struct strvec test_builds; /* builds of changed tests */
+	struct buf revs;           /* "commit\0patchset\0" pairs */
+	size_t nrevs;
+};
+
+static void revchange_free(struct revchange *rc)
+{
+	free(rc->checkouts.v);
+	free(rc->builds.v);
+	free(rc->test_builds.v);
+	buf_free(&rc->revs);
+}
+
+static void rev_add(struct revchange *rc, const char *commit, const char *patchset)
+{
+	buf_adds(&rc->revs, commit);
+	buf_addch(&rc->revs, 0);
+	buf_adds(&rc->revs, patchset ? patchset : "");
+	buf_addch(&rc->revs, 0);
+	rc->nrevs++;
+}
+
+static const char *val_text(const struct results_prepared *p, const struct results_value *v)
+{
+	return v->kind == RV_TEXT ? p->text.ptr + v->u.off : NULL;
+}
+
+/* Run a one-id lookup returning (commit, patchset) rows into rc->revs. */
+static int rev_lookup(struct store_stmt *s, const char *id, struct revchange *rc,
+		      struct err *err)
+{
+	store_reset(s);
+	store_bind_text(s, 1, id, -1);
+	int r;
+	while ((r = store_step(s, err)) == STORE_ROW)
+		rev_add(rc, store_col_text(s, 0, NULL),
+			store_col_count(s) > 1 ? store_col_text(s, 1, NULL) : "");
+	store_reset(s);
+	return r < 0 ? -1 : 0;
+}
+
+static int cmp_rev(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+	int c = strcmp(x, y);
+	return c ? c : strcmp(x + strlen(x) + 1, y + strlen(y) + 1);
+}
+
+/* Resolve the changed ids to revisions and log each revision once for `seq`. */
+static int revchange_write(struct results_writer *w, struct revchange *rc, int64_t seq,
+			   struct err *err)
+{
+	strvec_sort_uniq(&rc->builds);
+	strvec_sort_uniq(&rc->test_builds);
+	for (size_t i = 0; i < rc->test_builds.n; i++) {
+		const char *b = rc->test_builds.v[i];
+		/* a changed build brings its checkout_id along: no lookup needed */
+		if (rc->builds.n && bsearch(&b, rc->builds.v, rc->builds.n, sizeof(char *), cmp_str))
+			continue;
+		if (rev_lookup(w->rc_build, b, rc, err) < 0)
+			return -1;
+	}
+	strvec_sort_uniq(&rc->checkouts);
+	for (size_t i = 0; i < rc->checkouts.n; i++)
+		if (rev_lookup(w->rc_checkout, rc->checkouts.v[i], rc, err) < 0)
+			return -1;
+	if (!rc->nrevs)
+		return 0;
+	const char **revs = xcalloc(rc->nrevs, sizeof(*revs));
+	const char *p = rc->revs.ptr;
+	for (size_t i = 0; i < rc->nrevs; i++) {
+		revs[i] = p;
+		p += strlen(p) + 1;
+		p += strlen(p) + 1;
+	}
+	qsort(revs, rc->nrevs, sizeof(*revs), cmp_rev);
+	int r = 0;
+	for (size_t i = 0; i < rc->nrevs && r == 0; i++) {
+		if (i && !cmp_rev(&revs[i], &revs[i - 1]))
+			continue;
+		store_reset(w->rc_insert);
+		store_bind_int(w->rc_insert, 1, seq);
+		store_bind_text(w->rc_insert, 2, revs[i], -1);
+		store_bind_text(w->rc_insert, 3, revs[i] + strlen(revs[i]) + 1, -1);
+		r = store_step(w->rc_insert, err) < 0 ? -1 : 0;
+	}
+	store_reset(w->rc_insert);
+	free(revs);
+	if (r < 0)
+		return -1;
+	/* keep the log short: a reader further behind than this drops its whole cache */
+	if (seq % 256 == 0 && seq > RESULTS_REVCHANGE_KEEP) {
+		int64_t below = seq - RESULTS_REVCHANGE_KEEP;
+		store_reset(w->rc_prune);
+		store_bind_int(w->rc_prune, 1, below);
+		if (store_step(w->rc_prune, err) < 0)
+			return -1;
+		store_reset(w->rc_horizon);
+		store_bind_int(w->rc_horizon, 1, below);
+		store_bind_int(w->rc_horizon, 2, below);
+		if (store_step(w->rc_horizon, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int results_submit_prepared(struct results_writer *w, const struct results_prepared *prep,
 			    const struct submission_meta *meta, struct results_stats *stats,
 			    struct err *err)
@@ -229,6 +421,8 @@ int results_submit_prepared(struct results_writer *w, const struct results_prepa
 	struct origin_count *oc = NULL;
 	size_t noc = 0, changed = 0, total = 0;
 	struct buf sql = BUF_INIT;
+	struct revchange rc;
+	memset(&rc, 0, sizeof(rc));
 
 	memset(stats, 0, sizeof(*stats));
 	fmt_now(now);
@@ -256,6 +450,9 @@ int results_submit_prepared(struct results_writer *w, const struct results_prepa
 		const struct kcidb_type_info *ti = &kcidb_types[t];
 		struct store_stmt *s = w->upsert[t];
 		for (size_t i = 0; i < prep->counts[t]; i++, v += ti->nfields) {
+			if (t == KCIDB_CHECKOUT && v[w->f_co_patchset].kind != RV_NULL &&
+			    rev_lookup(w->rc_pre, val_text(prep, &v[0]), &rc, err) < 0)
+				goto fail;
 			store_reset(s);
 			for (size_t k = 0; k < ti->nfields; k++)
 				bind_value(s, (int)k + 1, prep, &v[k]);
@@ -267,7 +464,18 @@ int results_submit_prepared(struct results_writer *w, const struct results_prepa
 					   v[0].kind == RV_TEXT ? prep->text.ptr + v[0].u.off : "?");
 				goto fail;
 			}
-			changed += (size_t)store_changes(st);
+			if (store_changes(st) > 0) {
+				changed++;
+				if (t == KCIDB_CHECKOUT)
+					strvec_push(&rc.checkouts, val_text(prep, &v[0]));
+				else if (t == KCIDB_BUILD) {
+					strvec_push(&rc.builds, val_text(prep, &v[0]));
+					strvec_push(&rc.checkouts,
+						    val_text(prep, &v[w->f_build_checkout]));
+				} else if (t == KCIDB_TEST)
+					strvec_push(&rc.test_builds,
+						    val_text(prep, &v[w->f_test_build]));
+			}
 			total++;
 			/* origin is a required text field of every type */
 			const struct kcidb_field *of = kcidb_field_find((enum kcidb_type)t, "origin");
@@ -315,10 +523,14 @@ int results_submit_prepared(struct results_writer *w, const struct results_prepa
 	if (prep->counts[KCIDB_CHECKOUT] &&
 	    patchlink_submission(st, stats->submission_id, err) < 0)
 		goto fail;
+	if (revchange_write(w, &rc, stats->submission_id, err) < 0)
+		goto fail;
+	revchange_free(&rc);
 	free(oc);
 	buf_free(&sql);
 	return 0;
 fail:
+	revchange_free(&rc);
 	free(oc);
 	buf_free(&sql);
 	return -1;
@@ -742,4 +954,64 @@ json_t *results_ran_row_json(const struct ran_row *r)
 	set_str(o, "build_id", r->build_id);
 	set_str(o, "checkout_id", r->checkout_id);
 	return o;
+}
+
+/* ------------------------------------------------------ revision log */
+
+int results_revchange_last(struct store *st, int64_t *seq, struct err *err)
+{
+	struct store_stmt *s;
+	if (store_prepare_cached(st, &s, "SELECT MAX(seq) FROM revision_changes", err) < 0)
+		return -1;
+	int r = store_step(s, err);
+	*seq = r == STORE_ROW ? store_col_int(s, 0) : 0;
+	store_reset(s);
+	return r < 0 ? -1 : 0;
+}
+
+int results_revchanges_since(struct store *st, int64_t after, results_revchange_fn fn, void *arg,
+			     int64_t *last, struct err *err)
+{
+	struct store_stmt *h, *s;
+	int64_t horizon = 0;
+	int r, complete;
+
+	*last = after;
+	if (store_prepare_cached(st, &h,
+				 "SELECT pruned_below FROM revision_changes_horizon WHERE id = 1",
+				 err) < 0 ||
+	    store_prepare_cached(st, &s,
+				 "SELECT seq, git_commit_hash, patchset_hash FROM revision_changes "
+				 "WHERE seq > ? ORDER BY seq",
+				 err) < 0)
+		return -1;
+	/* one snapshot: the horizon read must cover any pruning the scan saw */
+	if (store_begin_read(st, err) < 0)
+		return -1;
+	r = store_step(h, err);
+	if (r == STORE_ROW)
+		horizon = store_col_int(h, 0);
+	store_reset(h);
+	if (r < 0)
+		goto fail;
+	store_bind_int(s, 1, after);
+	while ((r = store_step(s, err)) == STORE_ROW) {
+		int64_t seq = store_col_int(s, 0);
+		fn(store_col_text(s, 1, NULL), store_col_text(s, 2, NULL), arg);
+		if (seq > *last)
+			*last = seq;
+	}
+	store_reset(s);
+	if (r < 0)
+		goto fail;
+	if (store_commit(st, err) < 0)
+		return -1;
+	/* rows in (after, horizon) may be gone: the log cannot vouch for them */
+	complete = horizon <= after + 1;
+	if (!complete && horizon - 1 > *last)
+		*last = horizon - 1;
+	return complete;
+fail:
+	store_rollback(st);
+	return -1;
 }

@@ -142,4 +142,33 @@ int results_ran_each(struct store *st, const struct ran_query *q, results_ran_fn
 		     struct err *err);
 json_t *results_ran_row_json(const struct ran_row *r);
 
+/*
+ * The revision change log (schema/migrations/0060_revision_changes.sql).
+ * results_submit() records, in the submission's own transaction, every
+ * revision - (git_commit_hash, patchset_hash with "" for none), as
+ * results_ran() names it - whose answer the submission may have changed:
+ * the revisions of its changed checkouts (and the (commit, "") a checkout
+ * leaves when its patchset hash is filled in), of the checkouts of its
+ * changed builds, and of the builds of its changed tests (one lookup per
+ * distinct build, not per test).  Unchanged objects record nothing.  Rows
+ * older than RESULTS_REVCHANGE_KEEP submissions are pruned.
+ *
+ * Readers that keep answers use it to drop exactly what changed, whichever
+ * process wrote it.
+ */
+#define RESULTS_REVCHANGE_KEEP 10000
+
+typedef void (*results_revchange_fn)(const char *commit, const char *patchset, void *arg);
+/* The newest seq in the log (0 when it is empty). */
+int results_revchange_last(struct store *st, int64_t *seq, struct err *err);
+/*
+ * Call fn for each revision changed by a submission with seq > after (one
+ * read snapshot, in seq order; a revision may come more than once).  *last
+ * becomes the newest seq covered.  Returns 1, or 0 when rows after `after`
+ * have been pruned (the caller must treat every revision as changed), or
+ * -1 with err.  Statements are cached on st (store_prepare_cached).
+ */
+int results_revchanges_since(struct store *st, int64_t after, results_revchange_fn fn, void *arg,
+			     int64_t *last, struct err *err);
+
 #endif

@@ -114,6 +114,15 @@ double store_col_double(struct store_stmt *s, int col);
 void store_set_deadline(struct store *st, uint64_t ms);
 int store_timed_out(const struct store *st);
 
+/*
+ * A number that differs between two calls on this connection whenever any
+ * other connection (any process) committed a change in between: a cheap
+ * "did the database change?" for readers that keep answers (SQLite's
+ * PRAGMA data_version, no table is read).  A backend without it reports a
+ * new number on every call, which is always correct, only slower.
+ */
+int store_data_version(struct store *st, int64_t *v, struct err *err);
+
 /* Rows changed by the last INSERT/UPDATE/DELETE on this connection. */
 int64_t store_changes(struct store *st);
 /* Id of the last inserted row (SQLite rowid / PostgreSQL needs RETURNING). */

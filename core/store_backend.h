@@ -35,6 +35,8 @@ struct store_backend {
 	int64_t (*last_insert_id)(struct store *st);
 	/* optional: interrupt statements once st->deadline_ns (CLOCK_MONOTONIC) passes */
 	void (*set_deadline)(struct store *st);
+	/* optional: see store_data_version() */
+	int (*data_version)(struct store *st, int64_t *v, struct err *err);
 };
 
 struct store {

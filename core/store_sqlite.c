@@ -228,6 +228,22 @@ static void sq_set_deadline(struct store *st)
 				 st->deadline_ns ? sq_progress : NULL, st);
 }
 
+/*
+ * PRAGMA data_version changes when another connection commits; it starts a
+ * read transaction (the WAL index header in shared memory) but reads no
+ * table page.
+ */
+static int sq_data_version(struct store *st, int64_t *v, struct err *err)
+{
+	struct store_stmt *s;
+	if (store_prepare_cached(st, &s, "PRAGMA data_version", err) < 0)
+		return -1;
+	int r = store_step(s, err);
+	*v = r == STORE_ROW ? store_col_int(s, 0) : 0;
+	store_reset(s);
+	return r < 0 ? -1 : 0;
+}
+
 static int64_t sq_changes(struct store *st)
 {
 	return sqlite3_changes(db_of(st));
@@ -258,6 +274,7 @@ const struct store_backend store_backend_sqlite = {
 	.col_text = sq_col_text,
 	.col_int = sq_col_int,
 	.col_double = sq_col_double,
+	.data_version = sq_data_version,
 	.changes = sq_changes,
 	.last_insert_id = sq_last_insert_id,
 	.set_deadline = sq_set_deadline,
