@@ -80,7 +80,7 @@ struct api_job {
 	uint64_t inline_ms; /* running on the loop with this budget; 0: on a query thread */
 	int requeue;        /* the inline budget ran out: go to the query threads */
 	size_t limit;
-	int cacheable;     /* a /ran answer the cache may keep, with this tag */
+	int cacheable; /* a /ran answer the cache may keep, with this tag */
 	int64_t cache_tag;
 	struct buf out;
 	char etag[36]; /* of out, hashed on the query thread */

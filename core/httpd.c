@@ -482,8 +482,8 @@ static void send_response(struct conn *c, int status, const char *ctype, struct 
 }
 
 void httpd_respond_shared(struct httpd_req *r, int status, const char *content_type,
-                          const char *body, size_t len, const char *extra_headers,
-                          const char *etag, void (*release)(void *arg), void *arg)
+                          const char *body, size_t len, const char *extra_headers, const char *etag,
+                          void (*release)(void *arg), void *arg)
 {
 	struct conn *c = r->c;
 	if (c->state != C_HANDLING || c->closing) {

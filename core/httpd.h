@@ -119,8 +119,8 @@ void httpd_respond_etag(struct httpd_req *r, int status, const char *content_typ
  * sent (HEAD, 304 Not Modified).  `etag` (NULL: computed) is copied.
  */
 void httpd_respond_shared(struct httpd_req *r, int status, const char *content_type,
-                          const char *body, size_t len, const char *extra_headers,
-                          const char *etag, void (*release)(void *arg), void *arg);
+                          const char *body, size_t len, const char *extra_headers, const char *etag,
+                          void (*release)(void *arg), void *arg);
 /* Answer with the JSON error document {"error":{"status":N,"message":"..."}}. */
 void httpd_respond_error(struct httpd_req *r, int status, const char *extra_headers,
                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -44,8 +44,8 @@ struct ran_cache {
 	unsigned char key[crypto_shorthash_KEYBYTES];
 	struct ran_cache_stats st;
 	/* sync state */
-	int synced;     /* the last sync succeeded: answers may be kept */
-	int started;    /* seen and version hold values read from the store */
+	int synced;      /* the last sync succeeded: answers may be kept */
+	int started;     /* seen and version hold values read from the store */
 	int64_t version; /* store_data_version at the last sync */
 	int64_t seen;    /* newest change-log seq applied */
 };

@@ -15,6 +15,9 @@
  *   writer of results, in the writer's transaction, whatever the process
  *   (the daemon's spool, its pollers, a separate `cifeed ingest`), so no
  *   in-process notification is needed and no answer outlives its data.
+ *   A cifeed without the log cannot write such a database (it refuses a
+ *   schema migration it does not know); SQL written by hand around
+ *   results_submit() is not seen until the daemon restarts.
  *
  * An answer computed elsewhere (a query thread) is only kept when no change
  * was read meanwhile: ran_cache_tag() before the lookup, ran_cache_put()

@@ -89,12 +89,12 @@ static char *logged(struct fx *f, int64_t seq)
 	return buf_detach(&out);
 }
 
-#define expect_logged(f, seq, want)                                                          \
-	do {                                                                                 \
-		char *got_ = logged(f, seq);                                                 \
-		cr_expect_str_eq(got_, want, "submission %lld logged %s, expected %s",       \
-		                 (long long)(seq), got_, want);                              \
-		free(got_);                                                                  \
+#define expect_logged(f, seq, want)                                                                \
+	do {                                                                                       \
+		char *got_ = logged(f, seq);                                                       \
+		cr_expect_str_eq(got_, want, "submission %lld logged %s, expected %s",             \
+		                 (long long)(seq), got_, want);                                    \
+		free(got_);                                                                        \
 	} while (0)
 
 Test(ran_cache, log_records_each_kind_of_change)
@@ -123,8 +123,8 @@ Test(ran_cache, log_records_each_kind_of_change)
 
 static void put(struct ran_cache *c, const char *commit, const char *ps, const char *body)
 {
-	cr_assert_eq(ran_cache_put(c, commit, ps, ran_cache_tag(c), body, strlen(body), "\"e\""),
-	             1, "put %s:%s", commit, ps ? ps : "");
+	cr_assert_eq(ran_cache_put(c, commit, ps, ran_cache_tag(c), body, strlen(body), "\"e\""), 1,
+	             "put %s:%s", commit, ps ? ps : "");
 }
 
 /* 1 with the body in *out (when out) if cached, else 0. */
@@ -392,12 +392,15 @@ Test(ran_cache, cached_answer_equals_fresh_answer)
 			cr_assert_eq(api_ran(f.r, &q, &fresh, &e), 0, "%s", err_msg(&e));
 			char *got = NULL;
 			if (has(c, revs[r][0], revs[r][1], &got)) {
-				cr_expect_str_eq(got, buf_cstr(&fresh), "stale answer for %.4s:%.4s "
-				                 "after step %zu", revs[r][0], revs[r][1], k);
+				cr_expect_str_eq(got, buf_cstr(&fresh),
+				                 "stale answer for %.4s:%.4s "
+				                 "after step %zu",
+				                 revs[r][0], revs[r][1], k);
 				free(got);
 			} else {
-				cr_assert_eq(ran_cache_put(c, revs[r][0], revs[r][1], ran_cache_tag(c),
-				                           fresh.ptr, fresh.len, "\"e\""),
+				cr_assert_eq(ran_cache_put(c, revs[r][0], revs[r][1],
+				                           ran_cache_tag(c), fresh.ptr, fresh.len,
+				                           "\"e\""),
 				             1);
 			}
 			buf_free(&fresh);
@@ -433,13 +436,13 @@ Test(ran_cache, writer_prunes_and_readers_notice)
 	cr_assert_eq(store_exec(f.w, sql.ptr, &e), 0, "%s", err_msg(&e));
 	buf_free(&sql);
 	cr_assert_eq(submit(&f, "test-a.json"), next);
-	cr_assert_eq(store_query_int(f.w, "SELECT COUNT(*) FROM revision_changes WHERE seq = 1",
-	                             &n, &e, 0),
-	             1);
+	cr_assert_eq(
+	    store_query_int(f.w, "SELECT COUNT(*) FROM revision_changes WHERE seq = 1", &n, &e, 0),
+	    1);
 	cr_expect_eq(n, 0, "rows older than the window are pruned");
-	cr_assert_eq(store_query_int(f.w, "SELECT pruned_below FROM revision_changes_horizon", &n,
-	                             &e, 0),
-	             1);
+	cr_assert_eq(
+	    store_query_int(f.w, "SELECT pruned_below FROM revision_changes_horizon", &n, &e, 0),
+	    1);
 	cr_expect_eq(n, next - RESULTS_REVCHANGE_KEEP);
 	expect_logged(&f, next, "a0a1:");
 	/* this reader last read seq 1: it cannot know what the pruned rows said */
