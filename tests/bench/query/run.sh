@@ -8,13 +8,19 @@
 # 2. `cifeed serve` (Release build) and, on another port, nginx serving a
 #    static JSON file of the same size as a typical /api/v1/ran answer.
 # 3. wrk for DURATION on /api/v1/ran with random known commits (ran.lua),
-#    then wrk for DURATION on nginx's file: requests/s, p99, and the ratio.
+#    then wrk for DURATION on nginx's file: requests/s, p99, and the ratio;
+#    and what the /ran answer cache did (hits, misses).
 # 4. The same again while an ingest runs: KCIDB files (tests/bench/ingest/
 #    gen.py) are dropped into the daemon's spool, which ingests them on its
-#    worker thread into the same store during the whole measurement.
-# 5. The design question of qpool.h: the same /ran load with lookups on the
-#    event loop (query-threads = 0) vs on 2 query threads, while one client
-#    keeps asking an expensive /api/v1/results filter (a full scan).
+#    worker thread into the same store during the whole measurement; and,
+#    ten times a second, a small file adding a test to a revision the wrk
+#    load asks for, so cached answers are invalidated under load.
+# 5. The same /ran load with the answer cache off ([serve] ran-cache-size =
+#    0): what a lookup in the store costs, against the idle nginx figure.
+# 6. The design question of qpool.h (cache off: every request a lookup): the
+#    same /ran load with lookups on the event loop (query-threads = 0) vs on
+#    2 query threads, while one client keeps asking an expensive
+#    /api/v1/results filter (a full scan).
 # Goal (issue 5): cifeed >= 0.5 x nginx requests/s, p99 < 5 ms.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -40,6 +46,8 @@ if [ ! -f "$work/generated" ]; then
 	/usr/bin/time -f "# generated in %e s" sqlite3 "$data/cifeed.db" <"$here/gen.sql" >/dev/null
 	touch "$work/generated"
 fi
+# a store made by an earlier cifeed: upgraded to this binary's schema (a no-op when current)
+"$cifeed" -d "$data" init >/dev/null
 # Everything stored so far counts as published: the measurements must not share the
 # machine with the publisher's first pass over earlier runs' ingests (gen.sql does the
 # same for the generated data).  Results ingested during a run are published as usual.
@@ -50,8 +58,11 @@ mkdir -p "$data/spool/kcidb/done" "$data/spool/kcidb/failed"
 # (earlier runs' ingests add to the generated 10,000,000)
 n=$(sqlite3 "$data/cifeed.db" "SELECT COUNT(*) FROM tests")
 [ "$n" -ge 10000000 ] || { echo "store has $n tests, expected at least 10000000" >&2; exit 1; }
-sqlite3 "$data/cifeed.db" "SELECT git_commit_hash FROM checkouts WHERE patchset_hash IS NULL AND origin = 'bench'
-	ORDER BY random() LIMIT 20000" >"$work/commits.txt"
+# 20,000 random commits without patches, each with one of its builds (for the invalidations)
+sqlite3 -separator ' ' "$data/cifeed.db" "SELECT c.git_commit_hash, MIN(b.id) FROM checkouts c
+	JOIN builds b ON b.checkout_id = c.id WHERE c.patchset_hash IS NULL AND c.origin = 'bench'
+	AND c.id LIKE 'bench:c%' GROUP BY c.id ORDER BY random() LIMIT 20000" >"$work/revisions.txt"
+cut -d' ' -f1 "$work/revisions.txt" >"$work/commits.txt"
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -61,9 +72,10 @@ trap cleanup EXIT
 port=$(free_port)
 git config -f "$data/cifeed.conf" serve.listen "127.0.0.1:$port"
 git config -f "$data/cifeed.conf" serve.spool true
-serve() { # QUERY_THREADS [INLINE_BUDGET_MS]
+serve() { # QUERY_THREADS [INLINE_BUDGET_MS [RAN_CACHE_BYTES]]
 	git config -f "$data/cifeed.conf" serve.query-threads "$1"
 	git config -f "$data/cifeed.conf" serve.inline-budget "${2:-2}"
+	git config -f "$data/cifeed.conf" serve.ran-cache-size "${3:-268435456}"
 	CIFEED_LOG=warn "$cifeed" -d "$data" serve 2>>"$work/serve.log" &
 	serve_pid=$!
 	pids+=("$serve_pid")
@@ -115,8 +127,27 @@ print(f"{rps:.0f} {p99:.3f} {int(bad.group(1)) if bad else 0}{' ' + errs.group(0
 PY
 }
 
+# a counter of the running daemon's /metrics (0 when absent)
+metric() {
+	curl -s "http://127.0.0.1:$port/metrics" | awk -v m="$1" '$1 == m { v = $2 } END { printf "%.0f\n", v }'
+}
+cache_mark() { # remember the answer cache's counters
+	c_hit=$(metric 'cifeed_ran_cache_lookups_total{result="hit"}')
+	c_miss=$(metric 'cifeed_ran_cache_lookups_total{result="miss"}')
+	c_inv=$(metric cifeed_ran_cache_invalidations_total)
+}
+cache_report() { # what the answer cache did since cache_mark
+	local h m i
+	h=$(($(metric 'cifeed_ran_cache_lookups_total{result="hit"}') - c_hit))
+	m=$(($(metric 'cifeed_ran_cache_lookups_total{result="miss"}') - c_miss))
+	i=$(($(metric cifeed_ran_cache_invalidations_total) - c_inv))
+	python3 -c "import sys; h, m, i = map(int, sys.argv[1:]); print(f'  answer cache       : {h} hits, {m} misses ({100 * h / max(h + m, 1):.1f}% hits), {i} answers invalidated by ingests; {$(metric cifeed_ran_cache_entries):.0f} revisions, {$(metric cifeed_ran_cache_bytes) / 1048576:.0f} MiB')" "$h" "$m" "$i"
+}
+
 ingest_start() { # drop KCIDB files into the spool for the whole measurement
-	local gen="$work/ingest-gen"
+	local gen="$work/ingest-gen" run_id
+	# ids new to the store in every run: a file from an earlier run would change nothing
+	run_id=$(date +%s)
 	[ -f "$gen/kcidb-0099.json" ] || python3 "$top/tests/bench/ingest/gen.py" "$gen" 100 10000 >/dev/null
 	before_tests=$(sqlite3 "$data/cifeed.db" "SELECT COUNT(*) FROM tests")
 	(
@@ -124,7 +155,7 @@ ingest_start() { # drop KCIDB files into the spool for the whole measurement
 		while :; do
 			for f in "$gen"/kcidb-*.json; do
 				# a fresh copy each round: new ids, so every file is real work
-				sed "s/\"bench:/\"bench:r$i-/g" "$f" >"$data/spool/kcidb/.r$i-$(basename "$f")"
+				sed "s/\"bench:/\"bench:r$run_id-$i-/g" "$f" >"$data/spool/kcidb/.r$i-$(basename "$f")"
 				mv "$data/spool/kcidb/.r$i-$(basename "$f")" "$data/spool/kcidb/r$i-$(basename "$f")"
 				while [ "$(ls "$data/spool/kcidb" | grep -c json)" -gt 2 ]; do sleep 0.05; done
 			done
@@ -133,11 +164,25 @@ ingest_start() { # drop KCIDB files into the spool for the whole measurement
 	) &
 	ingest_pid=$!
 	pids+=("$ingest_pid")
+	# and ten times a second a test for a revision the wrk load asks about
+	(
+		i=0
+		while :; do
+			read -r _ build < <(shuf -n1 "$work/revisions.txt")
+			printf '{"version":{"major":5,"minor":3},"tests":[{"id":"bench:touch-%s-%d","build_id":"%s","origin":"bench","path":"touch.case%d","status":"PASS","start_time":"2026-11-22T12:00:00Z"}]}\n' \
+				"$run_id" "$i" "$build" "$i" >"$data/spool/kcidb/.touch-$i"
+			mv "$data/spool/kcidb/.touch-$i" "$data/spool/kcidb/touch-$run_id-$i.json"
+			i=$((i + 1))
+			sleep 0.1
+		done
+	) &
+	touch_pid=$!
+	pids+=("$touch_pid")
 	t_ingest=$(date +%s.%N)
 }
 ingest_stop() {
-	kill "$ingest_pid" 2>/dev/null || true
-	wait "$ingest_pid" 2>/dev/null || true
+	kill "$ingest_pid" "$touch_pid" 2>/dev/null || true
+	wait "$ingest_pid" "$touch_pid" 2>/dev/null || true
 	local dt
 	dt=$(python3 -c "import time; print(time.time() - $t_ingest)")
 	after_tests=$(sqlite3 "$data/cifeed.db" "SELECT COUNT(*) FROM tests")
@@ -168,12 +213,14 @@ for _ in $(seq 50); do curl -sf "http://127.0.0.1:$nport/ran.json" >/dev/null &&
 cmp -s "$ngx/html/ran.json" <(curl -s "http://127.0.0.1:$nport/ran.json") || { echo "nginx not serving" >&2; exit 1; }
 
 echo "# store: $n tests; answer size $size bytes; wrk -t1 -c$conns -d${dur}s; $(nproc) cores"
-echo "# cifeed query-threads = 2, inline-budget = 2 ms; nginx worker_processes auto"
+echo "# cifeed query-threads = 2, inline-budget = 2 ms, ran-cache-size = 256 MiB; nginx worker_processes auto"
 echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg) (other processes on this machine count too)"
 export COMMITS="$work/commits.txt"
+cache_mark
 cpu0=$(cpu_of "$serve_pid")
 c=$(wrk_run idle-cifeed "http://127.0.0.1:$port" -s "$here/ran.lua")
 cpu1=$(cpu_of "$serve_pid")
+cache_report
 workers=$(pgrep -P "$ngx_pid" | tr '\n' ' ')
 ncpu0=$(cpu_of $workers)
 n=$(wrk_run idle-nginx "http://127.0.0.1:$nport/ran.json")
@@ -187,23 +234,37 @@ cc, nc, hz, dur = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sy
 cu, nu = cc / hz / (c * dur) * 1e6, nc / hz / (n * dur) * 1e6
 print(f"  CPU per answer     : cifeed {cu:.0f} us, nginx {nu:.0f} us (ratio {nu / cu:.2f})")
 PY
+idle_nginx=$n
 
 ingest_start
+cache_mark
 c=$(wrk_run ingest-cifeed "http://127.0.0.1:$port" -s "$here/ran.lua")
+cache_report
 n=$(wrk_run ingest-nginx "http://127.0.0.1:$nport/ran.json")
 ingest_stop
 report "while the daemon ingests from its spool (${ingest_rate} tests/s stored during both runs):" "$c" "$n"
 curl -s "http://127.0.0.1:$port/metrics" | grep '^cifeed_loop_lag_seconds' | sed 's/^/  /'
 unserve
 
-# ---- where lookups run, beside one client asking an expensive /results filter (a full scan)
+# ---- every answer looked up in the store: the cache off, against the idle nginx figure
+serve 2 2 0
+cpu0=$(cpu_of "$serve_pid")
+c=$(wrk_run nocache-cifeed "http://127.0.0.1:$port" -s "$here/ran.lua")
+cpu1=$(cpu_of "$serve_pid")
+report "idle, answer cache off (ran-cache-size = 0; nginx: the idle run above):" "$c" "$idle_nginx"
+python3 -c "import sys; r, c, hz, d = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]); print(f'  CPU per answer     : cifeed {c / hz / (r * d) * 1e6:.0f} us')" \
+	"${c%% *}" "$((cpu1 - cpu0))" "$(getconf CLK_TCK)" "$dur"
+unserve
+
+# ---- where lookups run, beside one client asking an expensive /results filter (a full scan);
+# the answer cache off, so that every /ran request is a lookup
 slow() {
 	while :; do curl -s -o /dev/null "http://127.0.0.1:$port/api/v1/results?q=compiler:nosuch&limit=1"; done
 }
 echo "# where lookups run, beside one client repeating a full-scan /results filter:"
 for mode in "0 1000" "2 0" "2 2"; do
 	set -- $mode
-	serve "$1" "$2"
+	serve "$1" "$2" 0
 	slow &
 	slow_pid=$!
 	pids+=("$slow_pid")
