@@ -183,7 +183,13 @@ ingest_start() { # drop KCIDB files into the spool for the whole measurement
 ingest_stop() {
 	kill "$ingest_pid" "$touch_pid" 2>/dev/null || true
 	wait "$ingest_pid" "$touch_pid" 2>/dev/null || true
-	local dt
+	# the files already dropped are ingested now, not during the next measurement
+	local dt f
+	for _ in $(seq 600); do
+		for f in "$data"/spool/kcidb/*.json; do [ -e "$f" ] && break; done
+		[ -e "$f" ] || break
+		sleep 0.1
+	done
 	dt=$(python3 -c "import time; print(time.time() - $t_ingest)")
 	after_tests=$(sqlite3 "$data/cifeed.db" "SELECT COUNT(*) FROM tests")
 	ingest_rate=$(python3 -c "print(round(($after_tests - $before_tests) / $dt))")
