@@ -71,7 +71,7 @@ static void flush(struct feed_writer *w)
 /* commit ids of an epoch, oldest first */
 static size_t history(const char *inbox, int epoch, char ids[][41], size_t max)
 {
-	char path[512];
+	char path[600];
 	snprintf(path, sizeof(path), "%s/git/%d.git", inbox, epoch);
 	git_repository *r;
 	cr_assert_eq(git_repository_open_bare(&r, path), 0);
@@ -340,7 +340,7 @@ Test(feed_writer, repacks_when_packs_pile_up)
 /* 1 when the epoch's branch exists */
 static int has_branch(const char *inbox, int epoch)
 {
-	char path[512];
+	char path[600];
 	snprintf(path, sizeof(path), "%s/git/%d.git", inbox, epoch);
 	git_repository *r;
 	if (git_repository_open_bare(&r, path) < 0)
