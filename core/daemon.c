@@ -130,6 +130,16 @@ void daemon_stop(struct daemon *d)
 		do_stop(p);
 }
 
+void daemon_results_changed(struct daemon *d)
+{
+	struct daemon_priv *p = d->loop->data;
+	if (!p || d->stopping)
+		return;
+	for (int i = 0; i < p->started; i++)
+		if (services[i]->results_changed)
+			services[i]->results_changed(d, p->states[i]);
+}
+
 int daemon_run(struct daemon *d, struct err *err)
 {
 	struct daemon_priv p = { 0 };

@@ -10,6 +10,10 @@
  *   stop    close handles and stop taking new work; work already queued
  *           finishes (uv_run returns once every handle is closed)
  *   reload  the configuration changed (d->cfg is already the new one)
+ *   results_changed  (optional) another service committed new or changed
+ *           results; called on the loop thread through
+ *           daemon_results_changed(), so the publisher need not wait for
+ *           its next interval
  * Services keep their state behind the `void **state` slot they are given.
  *
  * Invariant: nothing on the loop blocks.  Slow work (ingesting a large file,
@@ -45,6 +49,7 @@ struct service {
 	int (*start)(struct daemon *d, void **state, struct err *err);
 	void (*stop)(struct daemon *d, void *state);
 	void (*reload)(struct daemon *d, void *state);
+	void (*results_changed)(struct daemon *d, void *state);
 };
 
 extern const struct service *const services[];
@@ -54,6 +59,11 @@ extern const size_t services_count;
 int daemon_run(struct daemon *d, struct err *err);
 /* Ask the daemon to stop (as SIGTERM does). */
 void daemon_stop(struct daemon *d);
+/*
+ * A service committed new or changed results (loop thread only): every
+ * running service's results_changed hook is called.
+ */
+void daemon_results_changed(struct daemon *d);
 /*
  * Lag percentile (0..100) in microseconds: exact over the latest 8192
  * samples (about 160 s at one sample per 20 ms).

@@ -1047,6 +1047,8 @@ static void commit_done(struct sjob *j)
 	s->state = SRC_RUNNING;
 	s->p->commits_pending--;
 	hosts_kick(s->p);
+	if (j->rc == 0 && (c->stats.created || c->stats.updated) && s->p->opt.stored)
+		s->p->opt.stored(s->p->opt.arg);
 	if (j->rc < 0) {
 		cycle_fail(s, "store", NULL, 0, "commit failed: %s", err_msg(&j->err));
 	} else if (cy) {
@@ -2074,12 +2076,19 @@ static void svc_stopped(void *arg)
 	free(x);
 }
 
+static void svc_stored(void *arg)
+{
+	struct poll_svc *x = arg;
+	daemon_results_changed(x->d);
+}
+
 static int svc_start(struct daemon *d, void **state, struct err *err)
 {
 	struct poll_svc *x = xcalloc(1, sizeof(*x));
 	x->d = d;
 	struct poller_options o = {0};
 	o.stopped = svc_stopped;
+	o.stored = svc_stored;
 	o.arg = x;
 	if (poller_start(d->loop, d->cfg, d->db_path, &o, &x->p, err) < 0) {
 		free(x);

@@ -68,6 +68,9 @@ struct poller_options {
 	void (*report)(const struct poller_report *r, void *arg);
 	/* called when the poller has stopped and freed itself (once mode or poller_stop) */
 	void (*stopped)(void *arg);
+	/* optional: called (loop thread) after a page's objects were committed
+	   and created or changed something */
+	void (*stored)(void *arg);
 	void *arg;
 };
 

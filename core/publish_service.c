@@ -1,6 +1,9 @@
 /*
  * publish_service.c - `cifeed serve`'s publisher: a publishing pass every
- * [serve] publish-interval (default 30s), off the event loop.
+ * [serve] publish-interval (default 30s), off the event loop, and soon after
+ * the spool or a poller stored results (at most one pass per
+ * PUBLISH_NUDGE_MS then, so a long initial sync is published as it goes
+ * without passes back to back).
  *
  * The pass (publisher_run: SQLite plus git packing) runs in uv_queue_work
  * with its own store connection and its own copy of the configuration
@@ -18,12 +21,14 @@
 #include <string.h>
 
 #define PUBLISH_INTERVAL_DEFAULT 30
+#define PUBLISH_NUDGE_MS         2000
 
 struct pub_svc {
 	struct daemon *d;
 	uv_timer_t timer;
 	uv_work_t work;
 	int busy, closing, handle_open;
+	int again; /* results changed during the pass in flight */
 	uint64_t interval_ms;
 	struct store *store; /* worker's connection, opened lazily */
 	struct err werr;
@@ -87,7 +92,11 @@ static void after_work_cb(uv_work_t *req, int status)
 		maybe_free(s);
 		return;
 	}
-	schedule(s, s->wrc < 0 ? 5000 : s->interval_ms);
+	uint64_t next = s->wrc < 0 ? 5000 : s->interval_ms;
+	if (s->again && next > PUBLISH_NUDGE_MS)
+		next = PUBLISH_NUDGE_MS;
+	s->again = 0;
+	schedule(s, next);
 }
 
 static void timer_cb(uv_timer_t *t)
@@ -165,9 +174,25 @@ static void pub_reload(struct daemon *d, void *state)
 		read_interval(s);
 }
 
+/* New results: publish them soon rather than at the next interval. */
+static void pub_results_changed(struct daemon *d, void *state)
+{
+	(void)d;
+	struct pub_svc *s = state;
+	if (!s || s->closing)
+		return;
+	if (s->busy) {
+		s->again = 1;
+		return;
+	}
+	if (uv_timer_get_due_in(&s->timer) > PUBLISH_NUDGE_MS)
+		schedule(s, PUBLISH_NUDGE_MS);
+}
+
 const struct service service_publisher = {
-	.name = "publisher",
-	.start = pub_start,
-	.stop = pub_stop,
-	.reload = pub_reload,
+    .name = "publisher",
+    .start = pub_start,
+    .stop = pub_stop,
+    .reload = pub_reload,
+    .results_changed = pub_results_changed,
 };

@@ -1916,8 +1916,8 @@ static int publish_topic(struct store *st, const struct publish_opts *o, const s
 	if (commit_topic(&c, &p, err) < 0)
 		goto out;
 	if (p.n)
-		log_info("publish.topic", "topic=%s messages=%zu position=%lld%s", tp->name, p.n,
-		         (long long)p.next_position, p.recovering ? " recovered=1" : "");
+		log_info("publish.topic", "topic=%s messages=%zu position=%lld recovered=%d",
+		         tp->name, p.n, (long long)p.next_position, p.recovering);
 	rc = p.recovering ? 1 : 0;
 out:
 	if (f.started) {

@@ -204,6 +204,8 @@ static void after_work_cb(uv_work_t *req, int status)
 	s->busy = 0;
 	if (status == 0 && s->wrc < 0)
 		log_error("spool.error", "dir=%s error=%s", s->dir, err_msg(&s->werr));
+	if (status == 0 && s->wrc > 0) /* files were handled: most likely stored */
+		daemon_results_changed(s->d);
 	if (s->closing) {
 		maybe_free(s);
 		return;

@@ -41,16 +41,18 @@ subjects >"$T/s3.txt"
 grep -q 'CI issue' "$T/s3.txt" || fail "--now did not publish the rest"
 grep -q 'pending=0' "$T/p3.err" || fail "units still pending after --now"
 
-# the daemon: a spooled submission ends up in the feed without a CLI pass
-sed -i 's/settle = 1h/settle = 0/' "$T/data/cifeed.conf"
+# the daemon: a spooled submission ends up in the feed without a CLI pass,
+# soon after it is stored, not at the next publish-interval (an hour here)
+sed -i 's/settle = 1h/settle = 0/; s/publish-interval = 1$/publish-interval = 1h/' "$T/data/cifeed.conf"
 before=$(subjects | wc -l)
 "$CIFEED" -d "$T/data" serve 2>"$T/serve.err" &
 bg_track $!
 mkdir -p "$T/data/spool/kcidb"
 python3 "$SRCDIR/tests/e2e/feedgen.py" "$T/gen" --checkouts 1 --builds 1 --tests 2 --rounds 1 || fail "gen"
+wait_for grep -q 'event=serve.ready' "$T/serve.err"
 cp "$T/gen-0.json" "$T/data/spool/kcidb/.tmp-x" && mv "$T/data/spool/kcidb/.tmp-x" "$T/data/spool/kcidb/x.json"
 has_more() { [ "$(subjects | wc -l)" -gt "$before" ]; }
-wait_for has_more
+WAIT_SECS=30 wait_for has_more
 grep -q 'event=publish.pass' "$T/serve.err" || { cat "$T/serve.err"; fail "no publish.pass log"; }
 kill -TERM "${_pids[-1]}"
 wait "${_pids[-1]}" || { cat "$T/serve.err"; fail "serve did not stop cleanly"; }
