@@ -48,7 +48,9 @@ static const struct config_key serve_keys[] = {
 	  "dropped first; 0 = no cache (default 256m)" },
 	{ "ran-statuses", CFG_STRING, "statuses that count as already ran (default PASS FAIL DONE)" },
 	{ "rate-limit", CFG_INT, "requests per second per client (default 0 = off)" },
-	{ "publish-interval", CFG_DURATION, "how often topics are published (default 30s); new results from the spool or pollers are published within seconds anyway" },
+	{ "publish-interval", CFG_DURATION,
+	  "how often topics are published (default 30s); new results from the spool or "
+	  "pollers are published within seconds anyway" },
 	{ NULL, 0, NULL },
 };
 
