@@ -317,6 +317,14 @@ struct pctx {
 	const char *from_name, *from_addr;
 	int64_t now;
 	int64_t high; /* submission high-water mark of this pass */
+	/* "SELECT <fields>" of each type, without and with a one-letter alias (built once) */
+	char *select_sql[KCIDB_NTYPES][2];
+	/*
+	 * Issue versions read this pass, "version:id" -> object or null (absent):
+	 * many incidents name the same few issues, and the pass's transaction
+	 * does not change them.
+	 */
+	json_t *issue_cache;
 };
 
 /* Prepare `sql`, or reuse the statement prepared for the same text. */
@@ -355,6 +363,13 @@ static void cache_free(struct pctx *c)
 		free(c->cache_sql[i]);
 	}
 	c->ncache = 0;
+	for (int t = 0; t < KCIDB_NTYPES; t++)
+		for (int a = 0; a < 2; a++) {
+			free(c->select_sql[t][a]);
+			c->select_sql[t][a] = NULL;
+		}
+	json_decref(c->issue_cache);
+	c->issue_cache = NULL;
 }
 
 static int sq_prepare(struct pctx *c, struct sqlb *q, struct store_stmt **s, struct err *err)
@@ -399,12 +414,17 @@ static int fetch_objects(struct pctx *c, enum kcidb_type t, struct sqlb *q, json
 	return r < 0 ? -1 : 0;
 }
 
-static void select_cols(struct sqlb *q, enum kcidb_type t, const char *alias)
+/* "SELECT <fields of t>" into q; alias is NULL or the same letter for every use of t. */
+static void select_cols(struct pctx *c, struct sqlb *q, enum kcidb_type t, const char *alias)
 {
-	struct buf cols = BUF_INIT;
-	results_columns(t, alias, &cols);
-	buf_addf(&q->sql, "SELECT %s", cols.ptr);
-	buf_free(&cols);
+	char **sql = &c->select_sql[t][alias != NULL];
+	if (!*sql) {
+		struct buf cols = BUF_INIT;
+		buf_adds(&cols, "SELECT ");
+		results_columns(t, alias, &cols);
+		*sql = buf_detach(&cols);
+	}
+	buf_adds(&q->sql, *sql);
 }
 
 static int fetch_by_id(struct pctx *c, enum kcidb_type t, const char *id, json_t **out,
@@ -412,7 +432,7 @@ static int fetch_by_id(struct pctx *c, enum kcidb_type t, const char *id, json_t
 {
 	struct sqlb q = {0};
 	json_t *arr = json_array();
-	select_cols(&q, t, NULL);
+	select_cols(c, &q, t, NULL);
 	buf_addf(&q.sql, " FROM %s WHERE id = ", kcidb_types[t].plural);
 	sq_param(&q, id);
 	int r = fetch_objects(c, t, &q, arr, err);
@@ -581,11 +601,17 @@ static void json_ascii(const char *s, struct buf *out)
 	while (*u) {
 		uint32_t cp;
 		size_t n = 1;
-		if (*u < 0x80) {
-			if (*u == 0x7f)
-				buf_adds(out, "\\u007f");
-			else
-				buf_addch(out, (char)*u);
+		if (*u < 0x7f) {
+			/* a run of plain ASCII in one copy */
+			const unsigned char *e = u + 1;
+			while (*e && *e < 0x7f)
+				e++;
+			buf_add(out, u, (size_t)(e - u));
+			u = e;
+			continue;
+		}
+		if (*u == 0x7f) {
+			buf_adds(out, "\\u007f");
 			u++;
 			continue;
 		}
@@ -643,6 +669,40 @@ static void add_unique(json_t *arr, json_t *obj, const char *k1, const char *k2)
 	json_array_append(arr, obj);
 }
 
+/* Version `version` of issue `id` (borrowed from the pass's cache), *out NULL if unknown. */
+static int issue_get(struct pctx *c, const char *id, json_int_t version, json_t **out,
+                     struct err *err)
+{
+	struct buf key = BUF_INIT;
+	buf_addf(&key, "%lld:%s", (long long)version, id);
+	if (!c->issue_cache)
+		c->issue_cache = json_object();
+	json_t *is = json_object_get(c->issue_cache, key.ptr);
+	if (!is) {
+		struct sqlb q = {0};
+		json_t *arr = json_array();
+		select_cols(c, &q, KCIDB_ISSUE, NULL);
+		sq(&q, " FROM issues WHERE id = ");
+		sq_param(&q, id);
+		sq(&q, " AND version = ");
+		sq_int(&q, version);
+		int r = fetch_objects(c, KCIDB_ISSUE, &q, arr, err);
+		sq_free(&q);
+		if (r < 0) {
+			json_decref(arr);
+			buf_free(&key);
+			return -1;
+		}
+		/* (id, version) is the key: at most one row */
+		is = json_array_size(arr) ? json_incref(json_array_get(arr, 0)) : json_null();
+		json_decref(arr);
+		json_object_set_new(c->issue_cache, key.ptr, is);
+	}
+	buf_free(&key);
+	*out = json_is_null(is) ? NULL : is;
+	return 0;
+}
+
 /*
  * Incidents (changed since ps, or all when ps < 0) of a build and of its
  * selected tests - also tests reported in an earlier message - plus their issues.
@@ -651,15 +711,19 @@ static int fetch_incidents(struct pctx *c, const char *build_id, int build_known
                            json_t *incidents, json_t *issues, struct err *err)
 {
 	struct sqlb q = {0};
-	select_cols(&q, KCIDB_INCIDENT, "i");
+	select_cols(c, &q, KCIDB_INCIDENT, "i");
 	sq(&q, " FROM incidents i WHERE (");
 	if (build_known) {
 		sq(&q, "i.build_id = ");
 		sq_param(&q, build_id);
 		sq(&q, " OR ");
 	}
-	sq(&q, "i.test_id IN (SELECT t.id FROM tests t LEFT JOIN builds b ON b.id = t.build_id "
-	       "LEFT JOIN checkouts c ON c.id = b.checkout_id WHERE t.build_id = ");
+	/* the joins (on unique keys, one row each) only feed the filter */
+	sq(&q, c->tp->filter
+	           ? "i.test_id IN (SELECT t.id FROM tests t LEFT JOIN builds b ON b.id = "
+	             "t.build_id LEFT JOIN checkouts c ON c.id = b.checkout_id WHERE "
+	             "t.build_id = "
+	           : "i.test_id IN (SELECT t.id FROM tests t WHERE t.build_id = ");
 	sq_param(&q, build_id);
 	if (c->tp->filter) {
 		sq(&q, " AND ");
@@ -678,22 +742,13 @@ static int fetch_incidents(struct pctx *c, const char *build_id, int build_known
 		return -1;
 	json_t *inc;
 	json_array_foreach (incidents, k, inc) {
-		struct sqlb qi = {0};
-		json_t *arr = json_array();
-		select_cols(&qi, KCIDB_ISSUE, NULL);
-		sq(&qi, " FROM issues WHERE id = ");
-		sq_param(&qi, js(inc, "issue_id"));
-		sq(&qi, " AND version = ");
-		sq_int(&qi, json_integer_value(json_object_get(inc, "issue_version")));
-		r = fetch_objects(c, KCIDB_ISSUE, &qi, arr, err);
-		sq_free(&qi);
-		size_t j;
 		json_t *is;
-		json_array_foreach (arr, j, is)
-			add_unique(issues, is, "id", "version");
-		json_decref(arr);
-		if (r < 0)
+		if (issue_get(c, js(inc, "issue_id"),
+		              json_integer_value(json_object_get(inc, "issue_version")), &is,
+		              err) < 0)
 			return -1;
+		if (is)
+			add_unique(issues, is, "id", "version");
 	}
 	return 0;
 }
@@ -785,24 +840,23 @@ static void tests_block(struct buf *b, json_t *tests)
 	free(v);
 }
 
+/*
+ * A build unit (or the tests of an unknown build): `build` and its checkout
+ * `co` as render_unit read them (new references, taken over; NULL if unknown).
+ */
 static int render_build(struct pctx *c, struct unit *u, int64_t rev, int64_t ps,
-                        struct msgparts *mp, const struct patch_ref *pref, struct err *err)
+                        struct msgparts *mp, const struct patch_ref *pref, json_t *build,
+                        json_t *co, struct err *err)
 {
-	(void)u;
 	json_t *doc = mp->doc;
-	json_t *build = NULL, *co = NULL;
 	const char *bid = u->id;
-	if (u->kind == 'b' && fetch_by_id(c, KCIDB_BUILD, bid, &build, err) < 0)
-		return -1;
-	if (build && fetch_by_id(c, KCIDB_CHECKOUT, js(build, "checkout_id"), &co, err) < 0) {
-		json_decref(build);
-		return -1;
-	}
 	json_t *tests = json_array(), *incidents = json_array(), *issues = json_array();
 	struct sqlb q = {0};
-	select_cols(&q, KCIDB_TEST, "t");
-	sq(&q, " FROM tests t LEFT JOIN builds b ON b.id = t.build_id LEFT JOIN checkouts c ON "
-	       "c.id = b.checkout_id WHERE t.build_id = ");
+	select_cols(c, &q, KCIDB_TEST, "t");
+	/* the joins (on unique keys, one row each) only feed the filter */
+	sq(&q, c->tp->filter ? " FROM tests t LEFT JOIN builds b ON b.id = t.build_id LEFT JOIN "
+	                       "checkouts c ON c.id = b.checkout_id WHERE t.build_id = "
+	                     : " FROM tests t WHERE t.build_id = ");
 	sq_param(&q, bid);
 	if (c->tp->filter) {
 		sq(&q, " AND ");
@@ -962,7 +1016,7 @@ static int render_issue(struct pctx *c, struct unit *u, int64_t ps, struct msgpa
 	json_t *issues = json_object_get(mp->doc, "issues");
 	json_t *incidents = json_object_get(mp->doc, "incidents");
 	struct sqlb q = {0};
-	select_cols(&q, KCIDB_ISSUE, NULL);
+	select_cols(c, &q, KCIDB_ISSUE, NULL);
 	sq(&q, " FROM issues WHERE id = ");
 	sq_param(&q, u->id);
 	if (ps >= 0) {
@@ -975,7 +1029,7 @@ static int render_issue(struct pctx *c, struct unit *u, int64_t ps, struct msgpa
 	if (r < 0)
 		return -1;
 	/* incidents of this issue that no build or test message can carry */
-	select_cols(&q, KCIDB_INCIDENT, "i");
+	select_cols(c, &q, KCIDB_INCIDENT, "i");
 	sq(&q, " FROM incidents i LEFT JOIN tests t ON t.id = i.test_id WHERE i.issue_id = ");
 	sq_param(&q, u->id);
 	sq(&q, " AND NOT EXISTS (SELECT 1 FROM builds b WHERE b.id = COALESCE(i.build_id, "
@@ -1030,15 +1084,14 @@ static int render_unit(struct pctx *c, struct unit *u, int64_t rev, int64_t ps, 
 	char *co_id_own = NULL;
 
 	/* the checkout (for the patch link) first */
+	json_t *build = NULL;
 	if (u->kind == 'c') {
 		checkout_id = u->id;
 	} else if (u->kind == 'b') {
-		json_t *b = NULL;
-		if (fetch_by_id(c, KCIDB_BUILD, u->id, &b, err) < 0)
+		if (fetch_by_id(c, KCIDB_BUILD, u->id, &build, err) < 0)
 			goto out;
-		if (b && js(b, "checkout_id"))
-			checkout_id = co_id_own = xstrdup(js(b, "checkout_id"));
-		json_decref(b);
+		if (build && js(build, "checkout_id"))
+			checkout_id = co_id_own = xstrdup(js(build, "checkout_id"));
 	}
 	if (checkout_id && fetch_by_id(c, KCIDB_CHECKOUT, checkout_id, &co, err) < 0)
 		goto out;
@@ -1048,7 +1101,9 @@ static int render_unit(struct pctx *c, struct unit *u, int64_t rev, int64_t ps, 
 	switch (u->kind) {
 	case 'b':
 	case 't':
-		rc = render_build(c, u, rev, ps, &mp, &pref, err);
+		/* render_build takes over build and a reference to co */
+		rc = render_build(c, u, rev, ps, &mp, &pref, build, json_incref(co), err);
+		build = NULL;
 		break;
 	case 'c':
 		rc = co ? render_checkout(c, u, rev, &mp, &pref, co, err)
@@ -1153,6 +1208,7 @@ static int render_unit(struct pctx *c, struct unit *u, int64_t rev, int64_t ps, 
 	rc = 0;
 out:
 	patch_free(&pref);
+	json_decref(build);
 	json_decref(co);
 	free(co_id_own);
 	json_decref(mp.doc);
