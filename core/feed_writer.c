@@ -844,6 +844,20 @@ static int epoch_open(struct feed_writer *w, int n, int create, struct err *err)
 	else
 		e->branch = xstrdup("refs/heads/master");
 	git_reference_free(head);
+	{
+		/*
+		 * A branch lock left by a writer killed mid-update: we hold
+		 * inbox.lock, so no other writer can own it, and the update it
+		 * guarded never happened (the ref moves by renaming the lock).
+		 * Left in place it would refuse every later update.
+		 */
+		struct buf lk = BUF_INIT;
+		buf_addf(&lk, "%s/%s.lock", p.ptr, e->branch);
+		if (unlink(lk.ptr) == 0)
+			log_warn("feed.stale_lock", "inbox=%s epoch=%d removed=%s", w->dir, n,
+			         lk.ptr);
+		buf_free(&lk);
+	}
 	if (git_reference_name_to_id(&e->base, e->repo, e->branch) == 0) {
 		e->has_base = e->has_tip = 1;
 		git_oid_cpy(&e->tip, &e->base);

@@ -229,6 +229,35 @@ Test(feed_writer, unflushed_work_is_invisible)
 	buf_free(&b);
 }
 
+/* kill -9 during a branch update leaves refs/heads/master.lock: the next writer clears it */
+Test(feed_writer, stale_branch_lock_of_a_killed_writer)
+{
+	char inbox[512], lock[600];
+	snprintf(inbox, sizeof(inbox), "%s/stale", tmpdir);
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	fixture("input/01-simple.eml", &a);
+	fixture("input/02-zone.eml", &b);
+	struct feed_writer *w = open_w(inbox, 0);
+	cr_assert_eq(add(w, a.ptr, a.len, NULL), FEED_ADDED);
+	flush(w);
+	feed_writer_close(w);
+	snprintf(lock, sizeof(lock), "%s/git/0.git/refs/heads/master.lock", inbox);
+	FILE *f = fopen(lock, "w");
+	cr_assert(f);
+	fputs("0123456789012345678901234567890123456789\n", f);
+	fclose(f);
+
+	w = open_w(inbox, 0);
+	cr_assert_eq(add(w, b.ptr, b.len, NULL), FEED_ADDED);
+	flush(w);
+	feed_writer_close(w);
+	cr_assert_eq(access(lock, F_OK), -1, "the stale lock is still there");
+	char ids[4][41];
+	cr_assert_eq(history(inbox, 0, ids, 4), 2);
+	buf_free(&a);
+	buf_free(&b);
+}
+
 Test(feed_writer, epoch_rollover_and_batches)
 {
 	char inbox[512];
