@@ -221,6 +221,12 @@ cmp -s "$ngx/html/ran.json" <(curl -s "http://127.0.0.1:$nport/ran.json") || { e
 echo "# store: $n tests; answer size $size bytes; wrk -t1 -c$conns -d${dur}s; $(nproc) cores"
 echo "# cifeed query-threads = 2, inline-budget = 2 ms, ran-cache-size = 256 MiB; nginx worker_processes auto"
 echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg) (other processes on this machine count too)"
+# how much of the store is in memory (fincore: util-linux-extra); a cold start's cache
+# misses read the rest from the disk
+if command -v fincore >/dev/null; then
+	read -r db_res db_size < <(fincore --bytes --noheadings --output RES,SIZE "$data/cifeed.db")
+	echo "# store in the page cache: $((db_res >> 20)) of $((db_size >> 20)) MiB"
+fi
 export COMMITS="$work/commits.txt"
 cache_mark
 cpu0=$(cpu_of "$serve_pid")
