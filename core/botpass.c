@@ -256,12 +256,6 @@ static int exec_args(struct store *st, struct err *err, const char *sql, const c
 	return r < 0 ? -1 : 0;
 }
 
-static char *col_dup(struct store_stmt *s, int c)
-{
-	const char *t = store_col_text(s, c, NULL);
-	return t ? xstrdup(t) : NULL;
-}
-
 static void now_text(int64_t now, char out[32])
 {
 	fmt_unix_rfc3339(now, out);
@@ -464,6 +458,18 @@ static int cand_cmp(const void *a, const void *b)
 	return strcmp(x->msgid, y->msgid);
 }
 
+/* A zeroed candidate appended to *v (n used, *cap allocated). */
+static struct cand *cand_add(struct cand **v, size_t *n, size_t *cap)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		*v = xrealloc(*v, *cap * sizeof(**v));
+	}
+	struct cand *c = &(*v)[(*n)++];
+	memset(c, 0, sizeof(*c));
+	return c;
+}
+
 static int load_candidates(struct pass *p, struct cand **out, size_t *n, struct err *err)
 {
 	char lower[32];
@@ -487,15 +493,10 @@ static int load_candidates(struct pass *p, struct cand **out, size_t *n, struct 
 	if (!all)
 		store_bind_text(s, 2, p->b->name, -1);
 	while ((r = store_step(s, err)) == STORE_ROW) {
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 64;
-			*out = xrealloc(*out, cap * sizeof(**out));
-		}
-		struct cand *c = &(*out)[(*n)++];
-		memset(c, 0, sizeof(*c));
+		struct cand *c = cand_add(out, n, &cap);
 		c->series_rid = store_col_int(s, 0);
-		c->msgid = col_dup(s, 1);
-		c->date = col_dup(s, 2);
+		c->msgid = store_col_dup(s, 1);
+		c->date = store_col_dup(s, 2);
 	}
 	store_finalize(s);
 	if (r < 0)
@@ -512,20 +513,15 @@ static int load_candidates(struct pass *p, struct cand **out, size_t *n, struct 
 	if (!all)
 		store_bind_text(s, 2, p->b->name, -1);
 	while ((r = store_step(s, err)) == STORE_ROW) {
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 64;
-			*out = xrealloc(*out, cap * sizeof(**out));
-		}
-		struct cand *c = &(*out)[(*n)++];
-		memset(c, 0, sizeof(*c));
-		c->msgid = col_dup(s, 0);
-		c->kind = col_dup(s, 1);
-		c->subject = col_dup(s, 2);
-		c->author_name = col_dup(s, 3);
-		c->author_email = col_dup(s, 4);
-		c->date = col_dup(s, 5);
+		struct cand *c = cand_add(out, n, &cap);
+		c->msgid = store_col_dup(s, 0);
+		c->kind = store_col_dup(s, 1);
+		c->subject = store_col_dup(s, 2);
+		c->author_name = store_col_dup(s, 3);
+		c->author_email = store_col_dup(s, 4);
+		c->date = store_col_dup(s, 5);
 		c->automated = (int)store_col_int(s, 6);
-		c->in_reply_to = col_dup(s, 7);
+		c->in_reply_to = store_col_dup(s, 7);
 	}
 	store_finalize(s);
 	if (r < 0)
@@ -571,7 +567,7 @@ static int first_reply(struct pass *p, const struct series_info *si, char **targ
 	store_bind_text(s, 1, first, -1);
 	int r = store_step(s, err);
 	if (r == STORE_ROW)
-		*target = col_dup(s, 0);
+		*target = store_col_dup(s, 0);
 	store_finalize(s);
 	if (r < 0)
 		return -1;
@@ -642,9 +638,9 @@ static int history(struct pass *p, const char *col, const char *value, char **ms
 	store_bind_text(s, 2, value, -1);
 	r = store_step(s, err);
 	if (r == STORE_ROW) {
-		*msgid = col_dup(s, 0);
-		*root = col_dup(s, 1);
-		*state = col_dup(s, 2);
+		*msgid = store_col_dup(s, 0);
+		*root = store_col_dup(s, 1);
+		*state = store_col_dup(s, 2);
 		*planned = store_col_int(s, 3);
 	}
 	store_finalize(s);
@@ -1296,7 +1292,7 @@ static int send_due(struct pass *p, struct err *err)
 		}
 		int64_t rid = store_col_int(s, 0), attempts = store_col_int(s, 4),
 			planned = store_col_int(s, 5);
-		char *msgid = col_dup(s, 1), *rcpt = col_dup(s, 3);
+		char *msgid = store_col_dup(s, 1), *rcpt = store_col_dup(s, 3);
 		size_t len;
 		const char *raw0 = store_col_text(s, 2, &len);
 		char *raw = xstrndup(raw0, len);
@@ -1451,7 +1447,7 @@ static int inbox_one(struct pass *p, const char *raw, size_t len, struct err *er
 			store_bind_text(s, 2, id, -1);
 			int r = store_step(s, err);
 			if (r == STORE_ROW) {
-				recipient = col_dup(s, 0);
+				recipient = store_col_dup(s, 0);
 				answered = xstrdup(id);
 			}
 			store_finalize(s);

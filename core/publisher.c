@@ -389,12 +389,6 @@ static void unit_msgid(const struct pctx *c, const char *hash, char kind, int64_
 
 /* ------------------------------------------------------------ rendering */
 
-static char *col_dup(struct store_stmt *s, int c)
-{
-	const char *t = store_col_text(s, c, NULL);
-	return t ? xstrdup(t) : NULL;
-}
-
 static const char *js(json_t *o, const char *k)
 {
 	return json_string_value(json_object_get(o, k));
@@ -462,8 +456,8 @@ static int patch_find(struct pctx *c, json_t *checkout, struct patch_ref *p, str
 			return -1;
 		store_bind_text(s, 1, mid, -1);
 		if (store_step(s, err) == STORE_ROW) {
-			p->subject = col_dup(s, 0);
-			p->list_id = col_dup(s, 1);
+			p->subject = store_col_dup(s, 0);
+			p->list_id = store_col_dup(s, 1);
 		}
 		cdone(c, s);
 		return 0;
@@ -480,8 +474,8 @@ static int patch_find(struct pctx *c, json_t *checkout, struct patch_ref *p, str
 		const char *m = store_col_text(s, 0, NULL);
 		if (m && mime_id_safe(m)) {
 			p->msgid = xstrdup(m);
-			p->subject = col_dup(s, 1);
-			p->list_id = col_dup(s, 2);
+			p->subject = store_col_dup(s, 1);
+			p->list_id = store_col_dup(s, 2);
 			break;
 		}
 	}
@@ -1640,7 +1634,7 @@ static int plan_topic(struct pctx *c, const struct publish_opts *o, int64_t sett
 			store_bind_text(s, 1, u->id, -1);
 			char *cid = NULL;
 			if (store_step(s, err) == STORE_ROW)
-				cid = col_dup(s, 0);
+				cid = store_col_dup(s, 0);
 			cdone(c, s);
 			int64_t exists = 0;
 			if (cid) {

@@ -9,12 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *dup_col(struct store_stmt *s, int c)
-{
-	const char *t = store_col_text(s, c, NULL);
-	return t ? xstrdup(t) : NULL;
-}
-
 void series_info_free(struct series_info *s)
 {
 	char **strs[] = {&s->root_msgid,   &s->cover_msgid, &s->first_msgid,  &s->subject,
@@ -90,22 +84,22 @@ int series_get_rid(struct store *st, int64_t rid, struct series_info *o, struct 
 		return r < 0 ? -1 : 0;
 	}
 	o->rid = store_col_int(s, 0);
-	o->root_msgid = dup_col(s, 1);
+	o->root_msgid = store_col_dup(s, 1);
 	o->version = (int)store_col_int(s, 2);
 	o->total = (int)store_col_int(s, 3);
-	o->subject = dup_col(s, 4);
-	o->stem = dup_col(s, 5);
-	o->author_name = dup_col(s, 6);
-	o->author_email = dup_col(s, 7);
-	o->list_id = dup_col(s, 8);
-	o->date = dup_col(s, 9);
-	o->change_id = dup_col(s, 10);
-	o->version_key = dup_col(s, 11);
+	o->subject = store_col_dup(s, 4);
+	o->stem = store_col_dup(s, 5);
+	o->author_name = store_col_dup(s, 6);
+	o->author_email = store_col_dup(s, 7);
+	o->list_id = store_col_dup(s, 8);
+	o->date = store_col_dup(s, 9);
+	o->change_id = store_col_dup(s, 10);
+	o->version_key = store_col_dup(s, 11);
 	o->rfc = (int)store_col_int(s, 12);
 	o->resend = (int)store_col_int(s, 13);
-	o->tags = dup_col(s, 14);
+	o->tags = store_col_dup(s, 14);
 	o->automated = (int)store_col_int(s, 15);
-	o->patchset_hash = dup_col(s, 16);
+	o->patchset_hash = store_col_dup(s, 16);
 	store_finalize(s);
 
 	/* messages: cover letter first, then patches by position */
@@ -120,11 +114,11 @@ int series_get_rid(struct store *st, int64_t rid, struct series_info *o, struct 
 		GROW(o->patches, o->npatches, cap);
 		struct series_patch *p = &o->patches[o->npatches++];
 		p->rid = store_col_int(s, 0);
-		p->msgid = dup_col(s, 1);
-		p->subject = dup_col(s, 2);
-		p->date = dup_col(s, 3);
-		p->patch_id = dup_col(s, 4);
-		p->kind = dup_col(s, 5);
+		p->msgid = store_col_dup(s, 1);
+		p->subject = store_col_dup(s, 2);
+		p->date = store_col_dup(s, 3);
+		p->patch_id = store_col_dup(s, 4);
+		p->kind = store_col_dup(s, 5);
 		p->position = (int)store_col_int(s, 6);
 		o->automated |= (int)store_col_int(s, 7);
 		if (!strcmp(p->kind, "cover") && !o->cover_msgid)
@@ -150,9 +144,9 @@ int series_get_rid(struct store *st, int64_t rid, struct series_info *o, struct 
 	while ((r = store_step(s, err)) == STORE_ROW) {
 		GROW(o->base, o->nbase, cap);
 		struct series_base *b = &o->base[o->nbase++];
-		b->kind = dup_col(s, 0);
-		b->value = dup_col(s, 1);
-		b->msgid = dup_col(s, 2);
+		b->kind = store_col_dup(s, 0);
+		b->value = store_col_dup(s, 1);
+		b->msgid = store_col_dup(s, 2);
 	}
 	store_finalize(s);
 	if (r < 0)
@@ -169,11 +163,11 @@ int series_get_rid(struct store *st, int64_t rid, struct series_info *o, struct 
 	while ((r = store_step(s, err)) == STORE_ROW) {
 		GROW(o->trailers, o->ntrailers, cap);
 		struct series_trailer *t = &o->trailers[o->ntrailers++];
-		t->key = dup_col(s, 0);
-		t->value = dup_col(s, 1);
-		t->email = dup_col(s, 2);
-		t->source_msgid = dup_col(s, 3);
-		t->target_msgid = dup_col(s, 4);
+		t->key = store_col_dup(s, 0);
+		t->value = store_col_dup(s, 1);
+		t->email = store_col_dup(s, 2);
+		t->source_msgid = store_col_dup(s, 3);
+		t->target_msgid = store_col_dup(s, 4);
 		t->from_reply = (int)store_col_int(s, 5);
 	}
 	store_finalize(s);
@@ -191,8 +185,8 @@ int series_get_rid(struct store *st, int64_t rid, struct series_info *o, struct 
 		GROW(o->versions, o->nversions, cap);
 		struct series_version *v = &o->versions[o->nversions++];
 		v->rid = store_col_int(s, 0);
-		v->root_msgid = dup_col(s, 1);
-		v->date = dup_col(s, 2);
+		v->root_msgid = store_col_dup(s, 1);
+		v->date = store_col_dup(s, 2);
 		v->version = (int)store_col_int(s, 3);
 	}
 	store_finalize(s);

@@ -150,12 +150,6 @@ void sources_state_free(struct sources_state *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static char *dup_col(struct store_stmt *s, int col)
-{
-	const char *t = store_col_text(s, col, NULL);
-	return t ? xstrdup(t) : NULL;
-}
-
 int sources_state_load(struct store *st, const char *source, struct sources_state *out,
                        struct err *err)
 {
@@ -171,9 +165,9 @@ int sources_state_load(struct store *st, const char *source, struct sources_stat
 	if (r == STORE_ROW) {
 		out->failures = store_col_int(s, 0);
 		out->next_poll_at = store_col_int(s, 1);
-		out->last_ok_at = dup_col(s, 2);
-		out->last_error_at = dup_col(s, 3);
-		out->last_error = dup_col(s, 4);
+		out->last_ok_at = store_col_dup(s, 2);
+		out->last_error_at = store_col_dup(s, 3);
+		out->last_error = store_col_dup(s, 4);
 	}
 	store_finalize(s);
 	return r < 0 ? -1 : r == STORE_ROW;

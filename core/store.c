@@ -369,6 +369,12 @@ const char *store_col_text(struct store_stmt *s, int col, size_t *len)
 	return s->st->backend->col_text(s, col, len);
 }
 
+char *store_col_dup(struct store_stmt *s, int col)
+{
+	const char *t = store_col_text(s, col, NULL);
+	return t ? xstrdup(t) : NULL;
+}
+
 int64_t store_col_int(struct store_stmt *s, int col)
 {
 	return s->st->backend->col_int(s, col);

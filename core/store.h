@@ -101,6 +101,8 @@ void store_finalize(struct store_stmt *s);
 int store_col_count(struct store_stmt *s);
 enum store_type store_col_type(struct store_stmt *s, int col);
 const char *store_col_text(struct store_stmt *s, int col, size_t *len);
+/* A malloc'd copy of a text column, or NULL when it is NULL. */
+char *store_col_dup(struct store_stmt *s, int col);
 int64_t store_col_int(struct store_stmt *s, int col);
 double store_col_double(struct store_stmt *s, int col);
 

@@ -23,14 +23,6 @@ static int is_hex(const char *s, size_t n)
 	return 1;
 }
 
-/* Report, free the error, give the exit status. */
-static int fail_with(struct err *err)
-{
-	int st = cli_fail(err);
-	err_free(err);
-	return st;
-}
-
 static const char *dash(const char *s)
 {
 	return s && *s ? s : "-";
@@ -106,7 +98,7 @@ static int run_ran(struct cli *cli, int argc, char **argv)
 
 	if (cli_store(cli, STORE_READONLY, &err) < 0) {
 		free(msgid);
-		return fail_with(&err);
+		return cli_fail(&err);
 	}
 	if (json) {
 		/* the same document as GET /api/v1/ran (schema/api/ran.json) */
@@ -114,7 +106,7 @@ static int run_ran(struct cli *cli, int argc, char **argv)
 		if (api_ran(cli->store, &q, &out, &err) < 0) {
 			free(msgid);
 			buf_free(&out);
-			return fail_with(&err);
+			return cli_fail(&err);
 		}
 		json_t *doc = json_loadb(out.ptr, out.len, 0, NULL);
 		char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -130,7 +122,7 @@ static int run_ran(struct cli *cli, int argc, char **argv)
 	size_t n;
 	if (results_ran(cli->store, &q, &rows, &n, &err) < 0) {
 		free(msgid);
-		return fail_with(&err);
+		return cli_fail(&err);
 	}
 	if (n) {
 		printf("%-6s %-12s %-40s %-10s %-24s %-18s %-26s %s\n", "STATUS", "ORIGIN", "TEST",

@@ -19,14 +19,6 @@ extern const struct command cmd_skip;
 
 #define PLAN_MAX (64u << 20)
 
-/* Report, free the error, give the exit status. */
-static int fail_with(struct err *err)
-{
-	int st = cli_fail(err);
-	err_free(err);
-	return st;
-}
-
 static void set_opt(json_t *o, const char *k, const char *v)
 {
 	if (v)
@@ -96,7 +88,7 @@ static int run(struct cli *cli, int argc, char **argv)
 	if (!commit && !msgid && !patch_id)
 		return cli_usage(&cmd_skip, "skip needs --commit SHA (or --msgid / --patch-id)");
 	if (cli_config(cli, &err) < 0)
-		return fail_with(&err);
+		return cli_fail(&err);
 	const char *statuses[8];
 	if (!statuses_text)
 		statuses_text = config_get_str(cli->cfg, "serve", NULL, "ran-statuses",
@@ -116,7 +108,7 @@ static int run(struct cli *cli, int argc, char **argv)
 		else
 			err_errno(&err, ERR_IO, "reading the test plan from stdin");
 		buf_free(&plan);
-		return fail_with(&err);
+		return cli_fail(&err);
 	}
 	json_t *req = json_object(), *tests = json_array();
 	size_t lineno = 0;
@@ -137,7 +129,7 @@ static int run(struct cli *cli, int argc, char **argv)
 			json_decref(tests);
 			buf_free(&plan);
 			err_set(&err, ERR_INVALID, "test plan line %zu is not valid UTF-8", lineno);
-			return fail_with(&err);
+			return cli_fail(&err);
 		}
 		json_array_append_new(tests, s);
 	}
@@ -177,7 +169,7 @@ static int run(struct cli *cli, int argc, char **argv)
 			err_free(&err);
 			return st;
 		}
-		return fail_with(&err);
+		return cli_fail(&err);
 	}
 	json_t *doc = json_loadb(out.ptr, out.len, 0, NULL);
 	size_t nskip = json_array_size(json_object_get(doc, "skip"));
