@@ -52,6 +52,17 @@ http_port() { git config -f "$T/data/cifeed.conf" serve.listen | sed 's/.*://'; 
 # killed at exit.
 cf_bg() { "$CIFEED" -d "$T/data" "$@" & CF_PID=$!; bg_track "$CF_PID"; }
 
+# run_ms CMD...: run CMD (its output discarded); print how long it took in
+# milliseconds, or return CMD's failure.  Kill tests draw their kill points
+# from such a measured run so the kills land inside it on any machine.
+run_ms() {
+	local start=$(date +%s%N)
+	"$@" >/dev/null 2>&1 || return
+	echo $(( ($(date +%s%N) - start) / 1000000 ))
+}
+# sleep_ms N: sleep N milliseconds.
+sleep_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
+
 # expect_rc N CMD...: run CMD, fail unless it exits with N.
 expect_rc() {
 	local want=$1; shift

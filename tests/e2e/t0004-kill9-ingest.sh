@@ -9,9 +9,7 @@ want_tests=60000
 tests_now() { sqlite3 "$T/data/cifeed.db" "select count(*) from tests"; }
 
 # time one uninterrupted run, then spread the kills over 0..160% of it
-start=$(date +%s%N)
-cf ingest -q "$big" || fail "timing run"
-dur_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+dur_ms=$(run_ms cf ingest -q "$big") || fail "timing run"
 note "uninterrupted ingest: $dur_ms ms"
 
 seen_none=0 seen_all=0
@@ -21,7 +19,7 @@ for trial in 1 2 3 4 5 6 7 8; do
 	pid=$!
 	# spread the kills over the run: parsing, writing, committing, after
 	at=$(( dur_ms * trial * 16 / 80 + RANDOM % 50 ))
-	sleep "$(printf '%d.%03d' $((at / 1000)) $((at % 1000)))"
+	sleep_ms "$at"
 	kill -9 "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	n=$(tests_now)

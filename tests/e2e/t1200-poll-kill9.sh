@@ -13,9 +13,7 @@ TRIALS=${TRIALS:-24}
 replay_delay 100
 cf init >/dev/null || fail init
 conf_all_sources
-start=$(date +%s%N)
-cf poll --once >/dev/null 2>"$T/ref.err" || fail "reference poll: $(cat "$T/ref.err")"
-dur_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+dur_ms=$(run_ms cf poll --once) || fail "reference poll: $(cf poll --once 2>&1 >/dev/null | tail -3)"
 note "uninterrupted first poll: $dur_ms ms"
 export_to "$T/ref.json"
 mv "$T/data" "$T/ref"
@@ -28,7 +26,7 @@ for trial in $(seq 1 "$TRIALS"); do
 	cf_bg serve 2>>"$T/serve.log"
 	pid=$CF_PID
 	ms=$((50 + RANDOM % (dur_ms * 2 / 3 + 1)))
-	sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
+	sleep_ms "$ms"
 	kill -9 "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	ok=$(sqlite3 "$T/data/cifeed.db" "pragma integrity_check" 2>&1)

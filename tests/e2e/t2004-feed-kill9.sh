@@ -25,23 +25,14 @@ kills=0
 # Kill points are drawn as a fraction of how long the same pass takes when
 # left alone (timed on a copy of the data directory just before), so the
 # kills land inside the pass on fast and slow machines alike.
-pass_seconds() {
-	rm -rf "$T/probe" && cp -a "$T/data" "$T/probe"
-	python3 - "$CIFEED" "$T/probe" <<'EOP'
-import subprocess, sys, time
-t = time.monotonic()
-subprocess.run([sys.argv[1], "-d", sys.argv[2], "feed", "publish"], stderr=subprocess.DEVNULL, check=True)
-print(round(time.monotonic() - t, 3))
-EOP
-}
 crash_publish() { # N: N killed passes at random points
-	local i pid d full
+	local i pid full
 	for i in $(seq 1 "$1"); do
-		full=$(pass_seconds) || fail "timing a publishing pass"
-		d=$(python3 -c "import random; print(round($full * random.uniform(0.05, 0.8), 3))")
+		rm -rf "$T/probe" && cp -a "$T/data" "$T/probe"
+		full=$(run_ms "$CIFEED" -d "$T/probe" feed publish) || fail "timing a publishing pass"
 		cf_bg feed publish 2>>"$T/killed.err"
 		pid=$CF_PID
-		sleep "$d"
+		sleep_ms $((full * (5 + RANDOM % 76) / 100)) # 5-80% of the pass
 		if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
 		wait "$pid" 2>/dev/null
 	done

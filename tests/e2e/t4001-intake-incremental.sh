@@ -98,20 +98,13 @@ rm -rf "$T/data" && conf "$T/data"
 # Kill points are fractions of how long a whole read takes here (timed on a
 # scratch store), so they land inside the read on fast machines too.
 rm -rf "$T/probe" && conf "$T/probe"
-full=$(python3 - "$CIFEED" "$T/probe" <<'EOP'
-import subprocess, sys, time
-t = time.monotonic()
-subprocess.run([sys.argv[1], "-d", sys.argv[2], "poll", "--once"], stderr=subprocess.DEVNULL,
-               stdout=subprocess.DEVNULL, check=True)
-print(round(time.monotonic() - t, 3))
-EOP
-) || fail "timing a whole read"
-note "a whole read takes $full s"
+full=$(run_ms "$CIFEED" -d "$T/probe" poll --once) || fail "timing a whole read"
+note "a whole read takes $full ms"
 hits=0
 for i in 1 2 3 4 5 6; do
 	"$CIFEED" -d "$T/data" poll --once 2>/dev/null >/dev/null &
 	pid=$!
-	sleep "$(python3 -c "import random; print(round($full * random.uniform(0.05, 0.6) / $i, 3))")"
+	sleep_ms $((full * (5 + RANDOM % 56) / 100 / i)) # 5-60% of a read, shrinking
 	kill -9 "$pid" 2>/dev/null && hits=$((hits + 1))
 	wait "$pid" 2>/dev/null
 done
