@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # `cifeed serve` polls forever: SIGHUP reloads the sources (a new one
 # starts, a removed one stops, a broken file is refused and the running
-# configuration kept); SIGTERM during a slow page stops at once and leaves
-# that page uncommitted (whole or nothing); the next run finishes the job.
+# configuration kept); what a poller stores is published within seconds,
+# not at the next publish-interval; SIGTERM during a slow page stops at once
+# and leaves that page uncommitted (whole or nothing); the next run finishes
+# the job.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/poll_lib.sh"
 replay_start
 cf init >/dev/null || fail init
+git config -f "$T/data/cifeed.conf" serve.publish-interval 1h
 source_conf pw patchwork "$RURL" project=patchwork since=2026-11-22T09:00:00 per-page=10 interval=1
 cf_bg serve 2>"$T/serve.log"
 pid=$CF_PID
@@ -17,6 +20,10 @@ source_conf lab gitlab "$RURL" project=1 since=2016-01-01T00:00:00Z interval=1
 kill -HUP "$pid"
 wait_for grep -q 'event=poll.source_started source=lab' "$T/serve.log"
 wait_for grep -q 'event=poll.cycle source=lab' "$T/serve.log"
+# the pipelines lab stored reach the feed long before the hour is up
+lab_line=$(grep -n 'event=poll.cycle source=lab' "$T/serve.log" | head -1 | cut -d: -f1)
+published_after_lab() { tail -n +"$lab_line" "$T/serve.log" | grep -q 'event=publish.pass messages=[1-9]'; }
+WAIT_SECS=30 wait_for published_after_lab
 # a broken file is refused; polling goes on
 cp "$T/data/cifeed.conf" "$T/good.conf"
 printf '[source "bad"]\n\ttype = gitlab\n\tnot-a-key = 1\n' >>"$T/data/cifeed.conf"
