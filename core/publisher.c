@@ -137,6 +137,15 @@ static void sq_int(struct sqlb *q, int64_t v)
 	buf_adds(&q->sql, " AS INTEGER)");
 }
 
+/* "COL > lo AND COL <= hi": rows whose sequence number lies in (lo, hi]. */
+static void sq_seq_range(struct sqlb *q, const char *col, int64_t lo, int64_t hi)
+{
+	buf_addf(&q->sql, "%s > ", col);
+	sq_int(q, lo);
+	buf_addf(&q->sql, " AND %s <= ", col);
+	sq_int(q, hi);
+}
+
 static void sq_filter(struct sqlb *q, const struct filter *f, enum filter_level lv)
 {
 	struct filter_params fp = {0};
@@ -1245,10 +1254,8 @@ static int find_units(struct pctx *c, int64_t P, int64_t H, struct unitset *us, 
 
 	/* builds whose own row changed */
 	sq(&q, "SELECT b.id, b.seq, b.seq, b.updated, 1 FROM builds b LEFT JOIN checkouts c ON "
-	       "c.id = b.checkout_id WHERE b.seq > ");
-	sq_int(&q, P);
-	sq(&q, " AND b.seq <= ");
-	sq_int(&q, H);
+	       "c.id = b.checkout_id WHERE ");
+	sq_seq_range(&q, "b.seq", P, H);
 	sq(&q, " AND ");
 	sq_build_selected(&q, f);
 	r = collect(c, &q, us, tn, 'b', err);
@@ -1260,10 +1267,8 @@ static int find_units(struct pctx *c, int64_t P, int64_t H, struct unitset *us, 
 	sq(&q,
 	   "SELECT t.build_id, MIN(t.seq), MAX(t.seq), MAX(t.updated), COUNT(b.id) FROM tests t "
 	   "LEFT JOIN builds b ON b.id = t.build_id LEFT JOIN checkouts c ON c.id = "
-	   "b.checkout_id WHERE t.seq > ");
-	sq_int(&q, P);
-	sq(&q, " AND t.seq <= ");
-	sq_int(&q, H);
+	   "b.checkout_id WHERE ");
+	sq_seq_range(&q, "t.seq", P, H);
 	if (f) {
 		sq(&q, " AND ");
 		sq_filter(&q, f, FL_TEST);
@@ -1279,10 +1284,8 @@ static int find_units(struct pctx *c, int64_t P, int64_t H, struct unitset *us, 
 	   "SELECT COALESCE(i.build_id, t.build_id) AS bid, MIN(i.seq), MAX(i.seq), "
 	   "MAX(i.updated), COUNT(b.id) FROM incidents i LEFT JOIN tests t ON t.id = i.test_id "
 	   "LEFT JOIN builds b ON b.id = COALESCE(i.build_id, t.build_id) LEFT JOIN checkouts c "
-	   "ON c.id = b.checkout_id WHERE i.seq > ");
-	sq_int(&q, P);
-	sq(&q, " AND i.seq <= ");
-	sq_int(&q, H);
+	   "ON c.id = b.checkout_id WHERE ");
+	sq_seq_range(&q, "i.seq", P, H);
 	if (f) {
 		sq(&q, " AND b.id IS NOT NULL AND ");
 		sq_build_selected(&q, f);
@@ -1294,10 +1297,8 @@ static int find_units(struct pctx *c, int64_t P, int64_t H, struct unitset *us, 
 		return -1;
 
 	/* checkouts that changed and are selected (directly or through a build) */
-	sq(&q, "SELECT c.id, c.seq, c.seq, c.updated, 1 FROM checkouts c WHERE c.seq > ");
-	sq_int(&q, P);
-	sq(&q, " AND c.seq <= ");
-	sq_int(&q, H);
+	sq(&q, "SELECT c.id, c.seq, c.seq, c.updated, 1 FROM checkouts c WHERE ");
+	sq_seq_range(&q, "c.seq", P, H);
 	if (f) {
 		sq(&q, " AND (");
 		sq_filter(&q, f, FL_CHECKOUT);
@@ -1312,10 +1313,8 @@ static int find_units(struct pctx *c, int64_t P, int64_t H, struct unitset *us, 
 
 	if (!f) {
 		/* topic all: issues, and incidents no build or test can carry */
-		sq(&q, "SELECT id, MIN(seq), MAX(seq), MAX(updated), 1 FROM issues WHERE seq > ");
-		sq_int(&q, P);
-		sq(&q, " AND seq <= ");
-		sq_int(&q, H);
+		sq(&q, "SELECT id, MIN(seq), MAX(seq), MAX(updated), 1 FROM issues WHERE ");
+		sq_seq_range(&q, "seq", P, H);
 		sq(&q, " GROUP BY id");
 		r = collect(c, &q, us, tn, 'i', err);
 		sq_free(&q);
@@ -1324,10 +1323,8 @@ static int find_units(struct pctx *c, int64_t P, int64_t H, struct unitset *us, 
 		sq(&q,
 		   "SELECT i.issue_id, MIN(i.seq), MAX(i.seq), MAX(i.updated), 1 FROM incidents i "
 		   "LEFT JOIN tests t ON t.id = i.test_id WHERE COALESCE(i.build_id, t.build_id) "
-		   "IS NULL AND i.seq > ");
-		sq_int(&q, P);
-		sq(&q, " AND i.seq <= ");
-		sq_int(&q, H);
+		   "IS NULL AND ");
+		sq_seq_range(&q, "i.seq", P, H);
 		sq(&q, " GROUP BY i.issue_id");
 		r = collect(c, &q, us, tn, 'i', err);
 		sq_free(&q);
