@@ -45,6 +45,12 @@ extern char **environ;
 
 #define BATCH_DEFAULT     5000
 #define MAX_PACKS_DEFAULT 32
+/*
+ * Batches packed at once.  Two: while rendering runs, the packer shares the
+ * machine with it; once rendering ends, the last two batches still to pack
+ * use two cores instead of queueing behind each other.
+ */
+#define PACK_JOBS 2
 
 /* public-inbox Import.pm @UNWANTED_HEADERS + MDA.pm @BAD_HEADERS */
 static const char *const unwanted[] = {
@@ -105,7 +111,12 @@ struct epoch {
 	git_oid *objs;       /* objects of the batch being filled (pack contents) */
 	unsigned char *blob; /* objs[i] is a message blob */
 	size_t nobjs, capobjs;
-	struct packjob job; /* the batch being packed, when job.running */
+	/*
+	 * Batches being packed: a ring, oldest first (job[job_head], then the
+	 * next jobs_running - 1 slots).  Batches finish in the order sealed.
+	 */
+	struct packjob job[PACK_JOBS];
+	unsigned job_head, jobs_running;
 	uint64_t packed;    /* bytes of objects/pack/\*.pack at open / last flush */
 	uint64_t raw;       /* raw bytes added since open */
 };
@@ -121,6 +132,7 @@ struct feed_writer {
 	sqlite3_stmt *q_get, *q_put, *q_del, *q_byblob, *q_tip, *q_hput, *q_hhas, *q_hdel;
 	int in_tx;
 	int hold;   /* feed_writer_hold: only feed_writer_flush moves a branch */
+	size_t expect; /* feed_writer_expect: messages still to come, 0 unknown */
 	int broken; /* a batch failed to pack: its commits are lost, refuse to go on */
 	struct feed_writer_stats st;
 	int wrote; /* something was flushed: wake watchers on close */
@@ -177,6 +189,12 @@ static int db_open(struct feed_writer *w, struct err *err)
 	if (db_exec(
 	        w,
 	        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+	        /*
+	         * A batch inserts a few random keys per message in one transaction;
+	         * with the default 2 MB cache, dirty pages spill to the WAL and are
+	         * read back long before the commit.  32 MB holds ~100,000 messages.
+	         */
+	        "PRAGMA cache_size=-32768;"
 	        "CREATE TABLE IF NOT EXISTS hashes (mid TEXT NOT NULL, hash BLOB NOT NULL,"
 	        " PRIMARY KEY (mid, hash)) WITHOUT ROWID;"
 	        "CREATE INDEX IF NOT EXISTS hashes_hash ON hashes (hash);"
@@ -715,10 +733,13 @@ static void job_discard(struct packjob *j)
 
 static void epoch_close(struct epoch *e)
 {
-	job_discard(&e->job);
-	git_repository_free(e->job.repo);
-	free(e->job.objs);
-	free(e->job.blob);
+	for (unsigned k = 0; k < PACK_JOBS; k++) {
+		job_discard(&e->job[k]);
+		git_repository_free(e->job[k].repo);
+		free(e->job[k].objs);
+		free(e->job[k].blob);
+	}
+	e->jobs_running = 0;
 	if (e->mempack && e->wodb)
 		git_mempack_reset(e->mempack);
 	git_repository_free(e->repo);
@@ -875,13 +896,15 @@ static int epoch_open(struct feed_writer *w, int n, int create, struct err *err)
 	git_repository_set_odb(e->repo, e->wodb);
 	if (writer_config(w, e->repo, err) < 0)
 		goto fail;
-	/* the background packer's own handle: libgit2 objects are not shared across threads */
-	if (git_repository_open_bare(&e->job.repo, p.ptr) < 0) {
-		git_fail(err, p.ptr);
-		goto fail;
+	/* each packer's own handle: libgit2 objects are not shared across threads */
+	for (unsigned k = 0; k < PACK_JOBS; k++) {
+		if (git_repository_open_bare(&e->job[k].repo, p.ptr) < 0) {
+			git_fail(err, p.ptr);
+			goto fail;
+		}
+		if (writer_config(w, e->job[k].repo, err) < 0)
+			goto fail;
 	}
-	if (writer_config(w, e->job.repo, err) < 0)
-		goto fail;
 	e->packed = packed_bytes(p.ptr);
 	buf_free(&p);
 	if (!exists && write_alternates(w, n, err) < 0)
@@ -1058,6 +1081,12 @@ int feed_writer_open(struct feed_writer **out, const char *inbox_dir,
 	 * ref update would look for the tip on disk before the pack is indexed).
 	 */
 	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0);
+	/*
+	 * The packer reads every object back from the writer's own mempack; a
+	 * hash check on each read would SHA-1 every message a second time.  Git
+	 * itself does not check on read either; `feed verify` turns it on.
+	 */
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
 	struct feed_writer *w = xcalloc(1, sizeof(*w));
 	w->dir = xstrdup(inbox_dir);
 	w->o = *opts;
@@ -1175,6 +1204,11 @@ void feed_writer_hold(struct feed_writer *w, int on)
 	w->hold = on ? 1 : 0;
 }
 
+void feed_writer_expect(struct feed_writer *w, size_t n)
+{
+	w->expect = n;
+}
+
 void feed_writer_stats(const struct feed_writer *w, struct feed_writer_stats *st)
 {
 	*st = w->st;
@@ -1242,17 +1276,19 @@ static void *job_run(void *arg)
 }
 
 /*
- * Wait for the batch being packed (if any).  Its pack is then on disk and
- * e->done names its newest commit; the branch has not moved yet.
+ * Wait for the oldest batch being packed (if any).  Its pack is then on disk
+ * and e->done names its newest commit; the branch has not moved yet.
  */
 static int job_finish(struct feed_writer *w, struct err *err)
 {
 	struct epoch *e = &w->cur;
-	struct packjob *j = &e->job;
-	if (!j->running)
+	if (!e->jobs_running)
 		return 0;
+	struct packjob *j = &e->job[e->job_head];
 	pthread_join(j->th, NULL);
 	j->running = 0;
+	e->job_head = (e->job_head + 1) % PACK_JOBS;
+	e->jobs_running--;
 	git_mempack_reset(j->mempack);
 	git_odb_free(j->odb);
 	j->odb = NULL;
@@ -1271,16 +1307,25 @@ static int job_finish(struct feed_writer *w, struct err *err)
 	return 0;
 }
 
+/* Wait for every batch being packed, oldest first. */
+static int jobs_finish_all(struct feed_writer *w, struct err *err)
+{
+	while (w->cur.jobs_running)
+		if (job_finish(w, err) < 0)
+			return -1;
+	return 0;
+}
+
 /*
- * Seal the batch being filled: hand its mempack to the packer thread and
- * give the repository a fresh one.  The previous batch must be finished.
+ * Seal the batch being filled: hand its mempack to a packer thread and give
+ * the repository a fresh one.  A packer slot must be free.
  */
 static int job_start(struct feed_writer *w, struct err *err)
 {
 	struct epoch *e = &w->cur;
-	struct packjob *j = &e->job;
 	if (!e->queued)
 		return 0;
+	struct packjob *j = &e->job[(e->job_head + e->jobs_running) % PACK_JOBS];
 	git_odb_backend *mp = NULL;
 	git_odb *odb = NULL;
 	if (git_mempack_new(&mp) < 0)
@@ -1320,6 +1365,7 @@ static int job_start(struct feed_writer *w, struct err *err)
 		return err_set(err, ERR_IO, "packer thread: %s", strerror(r));
 	}
 	j->running = 1;
+	e->jobs_running++;
 	return 0;
 }
 
@@ -1355,13 +1401,22 @@ static int epoch_seal(struct feed_writer *w, struct err *err)
 {
 	struct epoch *e = &w->cur;
 	const char *gitdir = git_repository_path(e->repo);
-	if (job_finish(w, err) < 0)
+	/* every packer busy: wait for the oldest */
+	if (e->jobs_running == PACK_JOBS && job_finish(w, err) < 0)
 		return -1;
 	if (!w->hold) {
 		if (publish_done(w, err) < 0)
 			return -1;
-		/* the pack about to be written counts: never more than max_packs */
-		maybe_repack(w, gitdir, 1);
+		/*
+		 * The packs being written and the one about to be count: never more
+		 * than max_packs.  `git repack -a -d` drops what no branch reaches,
+		 * so it runs only with every batch packed and published.
+		 */
+		if (pack_count(gitdir) + e->jobs_running + 1 > w->o.max_packs) {
+			if (jobs_finish_all(w, err) < 0 || publish_done(w, err) < 0)
+				return -1;
+			maybe_repack(w, gitdir, 1);
+		}
 	}
 	return job_start(w, err);
 }
@@ -1371,12 +1426,12 @@ static int epoch_flush(struct feed_writer *w, struct err *err)
 	struct epoch *e = &w->cur;
 	if (w->broken)
 		return err_set(err, ERR_IO, "an earlier batch failed to pack");
-	int pending = e->queued || e->job.running ||
+	int pending = e->queued || e->jobs_running ||
 	              (e->has_done && !(e->has_base && git_oid_equal(&e->done, &e->base)));
 	if (!pending)
 		return tx_commit(w, err);
-	if (job_finish(w, err) < 0 || job_start(w, err) < 0 || job_finish(w, err) < 0 ||
-	    publish_done(w, err) < 0)
+	if ((e->jobs_running == PACK_JOBS && job_finish(w, err) < 0) || job_start(w, err) < 0 ||
+	    jobs_finish_all(w, err) < 0 || publish_done(w, err) < 0)
 		return -1;
 	const char *gitdir = git_repository_path(e->repo);
 	maybe_repack(w, gitdir, 0);
@@ -1639,7 +1694,12 @@ int feed_writer_add(struct feed_writer *w, const char *msg, size_t len, char **m
 	if (msgid_out)
 		*msgid_out = xstrdup(mid);
 	rc = FEED_ADDED;
-	if (w->cur.queued >= w->o.batch_max && epoch_seal(w, err) < 0) {
+	if (w->expect)
+		w->expect--;
+	int seal = w->cur.queued >= w->o.batch_max ||
+	           (w->expect && w->cur.queued >= w->o.batch_max / 8 &&
+	            w->cur.queued >= w->expect);
+	if (seal && epoch_seal(w, err) < 0) {
 		err_prefix(err, "feed %s: epoch %d", w->dir, w->cur.n);
 		rc = -1;
 	}
@@ -1665,8 +1725,8 @@ int feed_writer_remove(struct feed_writer *w, const char *msgid, struct err *err
 		return 0;
 	if (w->broken)
 		return err_set(err, ERR_IO, "feed %s: an earlier batch failed to pack", w->dir);
-	/* the blob may be in the batch being packed: let it reach the disk first */
-	if (job_finish(w, err) < 0 || tx_begin(w, err) < 0)
+	/* the blob may be in a batch being packed: let it reach the disk first */
+	if (jobs_finish_all(w, err) < 0 || tx_begin(w, err) < 0)
 		return -1;
 	/* the blob may live in an older epoch: make sure this epoch can name it */
 	int64_t now = (int64_t)time(NULL);

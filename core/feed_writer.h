@@ -19,8 +19,9 @@
  *
  * Bulk: objects go to an in-memory pack (git_mempack); a batch (opts.batch_max
  * messages, or what is queued at feed_writer_flush) is written as ONE pack
- * through git_indexer.  Packing runs on a background thread while the next
- * batch is built (at most one batch in flight), so a long run uses two cores.
+ * through git_indexer.  Packing runs on background threads while the next
+ * batch is built (at most two batches in flight, packed at once and finished
+ * in the order sealed), so a long run uses every core of a small machine.
  * The branch moves with a compare-and-swap against the tip the writer last
  * saw (a concurrent writer makes it fail, never lose data), only ever to a
  * commit whose pack is on disk: when a full batch is sealed, to the newest
@@ -101,6 +102,15 @@ int feed_writer_add(struct feed_writer *w, const char *msg, size_t len, char **m
  * anything (the publisher writes while it is still rendering).
  */
 void feed_writer_hold(struct feed_writer *w, int on);
+
+/*
+ * The caller will add about n more messages (0: unknown, the default).
+ * Batches then shrink toward the end - a batch is also sealed once it holds
+ * as many messages as are still to come, but never below batch_max / 8 - so
+ * the last packs, which nothing else overlaps, are small: a long run ends
+ * soon after its last message is added instead of a full batch later.
+ */
+void feed_writer_expect(struct feed_writer *w, size_t n);
 
 /* 1 when a message with this Message-ID (no <>) is in the inbox or queued. */
 int feed_writer_has(struct feed_writer *w, const char *msgid);

@@ -313,6 +313,12 @@ static void unit_note(struct unit *x, int64_t minseq, int64_t maxseq, const char
 
 /* ------------------------------------------------------------ Message-IDs */
 
+/* The patch a checkout tested: KCIDB message_id, else a linked patch (cover letter first). */
+struct patch_ref {
+	char *msgid, *subject, *list_id;
+	struct buf reviews; /* the series' Acked-by/Reviewed-by/Tested-by lines (series.h) */
+};
+
 #define STMT_CACHE 48
 
 struct pctx {
@@ -334,6 +340,13 @@ struct pctx {
 	 * does not change them.
 	 */
 	json_t *issue_cache;
+	/*
+	 * The last checkout rendered and the patch it tested: a checkout's
+	 * builds are planned together, so most units reuse it (same reasoning).
+	 */
+	char *co_id;
+	json_t *co;
+	struct patch_ref co_patch;
 };
 
 /* Prepare `sql`, or reuse the statement prepared for the same text. */
@@ -365,6 +378,8 @@ static void cdone(struct pctx *c, struct store_stmt *s)
 	store_finalize(s);
 }
 
+static void checkout_forget(struct pctx *c);
+
 static void cache_free(struct pctx *c)
 {
 	for (size_t i = 0; i < c->ncache; i++) {
@@ -379,6 +394,7 @@ static void cache_free(struct pctx *c)
 		}
 	json_decref(c->issue_cache);
 	c->issue_cache = NULL;
+	checkout_forget(c);
 }
 
 static int sq_prepare(struct pctx *c, struct sqlb *q, struct store_stmt **s, struct err *err)
@@ -445,11 +461,6 @@ static int fetch_by_id(struct pctx *c, enum kcidb_type t, const char *id, json_t
 	return r;
 }
 
-/* The patch a checkout tested: KCIDB message_id, else a linked patch (cover letter first). */
-struct patch_ref {
-	char *msgid, *subject, *list_id;
-	struct buf reviews; /* the series' Acked-by/Reviewed-by/Tested-by lines (series.h) */
-};
 
 static int patch_find(struct pctx *c, json_t *checkout, struct patch_ref *p, struct err *err)
 {
@@ -512,6 +523,37 @@ static void patch_free(struct patch_ref *p)
 	free(p->msgid);
 	free(p->subject);
 	free(p->list_id);
+}
+
+static void checkout_forget(struct pctx *c)
+{
+	free(c->co_id);
+	c->co_id = NULL;
+	json_decref(c->co);
+	c->co = NULL;
+	patch_free(&c->co_patch);
+	memset(&c->co_patch, 0, sizeof(c->co_patch));
+}
+
+/*
+ * Checkout `id` (a new reference, NULL if unknown) and the patch it tested
+ * (borrowed from the pass's one-entry cache, valid until the next call).
+ */
+static int checkout_get(struct pctx *c, const char *id, json_t **co,
+                        const struct patch_ref **pref, struct err *err)
+{
+	if (!c->co_id || strcmp(c->co_id, id)) {
+		checkout_forget(c);
+		if (fetch_by_id(c, KCIDB_CHECKOUT, id, &c->co, err) < 0 ||
+		    (c->co && patch_of(c, c->co, &c->co_patch, err) < 0)) {
+			checkout_forget(c);
+			return -1;
+		}
+		c->co_id = xstrdup(id);
+	}
+	*co = json_incref(c->co);
+	*pref = &c->co_patch;
+	return 0;
 }
 
 static int status_cmp(const void *a, const void *b)
@@ -1080,7 +1122,8 @@ static int render_unit(struct pctx *c, struct unit *u, int64_t rev, int64_t ps, 
 	struct msgparts mp = {BUF_INIT, BUF_INIT, kcidb_doc_new(), NULL, NULL, NULL, NULL};
 	for (int t = 0; t < KCIDB_NTYPES; t++)
 		json_object_set_new(mp.doc, kcidb_types[t].plural, json_array());
-	struct patch_ref pref = {0};
+	static const struct patch_ref no_patch;
+	const struct patch_ref *pref = &no_patch;
 	json_t *co = NULL;
 	int rc = -1;
 	const char *checkout_id = NULL;
@@ -1096,20 +1139,18 @@ static int render_unit(struct pctx *c, struct unit *u, int64_t rev, int64_t ps, 
 		if (build && js(build, "checkout_id"))
 			checkout_id = co_id_own = xstrdup(js(build, "checkout_id"));
 	}
-	if (checkout_id && fetch_by_id(c, KCIDB_CHECKOUT, checkout_id, &co, err) < 0)
-		goto out;
-	if (co && patch_of(c, co, &pref, err) < 0)
+	if (checkout_id && checkout_get(c, checkout_id, &co, &pref, err) < 0)
 		goto out;
 
 	switch (u->kind) {
 	case 'b':
 	case 't':
 		/* render_build takes over build and a reference to co */
-		rc = render_build(c, u, rev, ps, &mp, &pref, build, json_incref(co), err);
+		rc = render_build(c, u, rev, ps, &mp, pref, build, json_incref(co), err);
 		build = NULL;
 		break;
 	case 'c':
-		rc = co ? render_checkout(c, u, rev, &mp, &pref, co, err)
+		rc = co ? render_checkout(c, u, rev, &mp, pref, co, err)
 		        : err_set(err, ERR_INTERNAL, "checkout %s vanished", u->id);
 		break;
 	case 'i':
@@ -1124,8 +1165,8 @@ static int render_unit(struct pctx *c, struct unit *u, int64_t rev, int64_t ps, 
 	const char *refs[4];
 	size_t nrefs = 0;
 	struct buf root = BUF_INIT, first = BUF_INIT;
-	if (pref.msgid)
-		refs[nrefs++] = pref.msgid;
+	if (pref->msgid)
+		refs[nrefs++] = pref->msgid;
 	if (u->kind != 'c' && checkout_id && co) {
 		char h[25];
 		struct buf k = BUF_INIT;
@@ -1193,8 +1234,8 @@ static int render_unit(struct pctx *c, struct unit *u, int64_t rev, int64_t ps, 
 		x_header(m, "X-CI-Config", js(mp.build, "config_name"));
 		x_header(m, "X-CI-Compiler", js(mp.build, "compiler"));
 	}
-	if (pref.msgid)
-		buf_addf(m, "X-CI-Patch: <%s>\n", pref.msgid);
+	if (pref->msgid)
+		buf_addf(m, "X-CI-Patch: <%s>\n", pref->msgid);
 
 	buf_adds(&mp.text, "-- \nThis report was generated by cifeed. The KCIDB v5.3 objects it "
 	                   "describes\nare attached as kcidb.json.\n");
@@ -1210,7 +1251,6 @@ static int render_unit(struct pctx *c, struct unit *u, int64_t rev, int64_t ps, 
 	buf_free(&first);
 	rc = 0;
 out:
-	patch_free(&pref);
 	json_decref(build);
 	json_decref(co);
 	free(co_id_own);
@@ -1488,6 +1528,7 @@ struct feeder {
 	const char *dir;
 	struct feed_writer_opts wo;
 	const char *topic;
+	size_t expect; /* messages the plan holds (set before the feeder starts) */
 	/* results, read after join */
 	int rc;
 	struct err err;
@@ -1702,71 +1743,52 @@ static int set_pending(struct store *st, const char *topic, int64_t pos, struct 
 	return r < 0 ? -1 : 0;
 }
 
-/* Step 3: the feed has them; record it and move the position. */
+/*
+ * Step 3: the feed has them; record it and move the position.  The plan is
+ * exactly the topic's 'planned' rows (render_planned renders all of them),
+ * so two set statements record it, not two statements per message.
+ */
 static int commit_topic(struct pctx *c, const struct plan *p, struct err *err)
 {
 	struct store *st = c->st;
-	char now[32], pos[32];
+	char now[32], pos[32], hw[32], n[32];
 	fmt_unix_rfc3339(c->now, now);
 	snprintf(pos, sizeof(pos), "%lld", (long long)p->next_position);
+	snprintf(hw, sizeof(hw), "%lld", (long long)c->high);
+	snprintf(n, sizeof(n), "%zu", p->n);
+	struct {
+		const char *sql;
+		const char *v[4]; /* ?1, ?2 ... */
+	} step[] = {
+	    /* "WHERE" before ON CONFLICT: SQLite's rule for INSERT ... SELECT upserts */
+	    {"INSERT INTO feed_units (topic, unit, kind, published_seq, revs) SELECT topic, "
+	     "unit, kind, CAST(?1 AS INTEGER), rev + 1 FROM feed_messages WHERE topic = ?2 AND "
+	     "state = 'planned' ON CONFLICT (topic, unit) DO UPDATE SET published_seq = "
+	     "MAX(feed_units.published_seq, excluded.published_seq), revs = "
+	     "MAX(feed_units.revs, excluded.revs)",
+	     {hw, c->tp->name}},
+	    {"UPDATE feed_messages SET state = 'published' WHERE topic = ?1 AND state = 'planned'",
+	     {c->tp->name}},
+	    {"UPDATE feed_topics SET position = MAX(position, CAST(?1 AS INTEGER)), "
+	     "pending_position = NULL, messages = messages + CAST(?2 AS INTEGER), updated = ?3 "
+	     "WHERE name = ?4",
+	     {pos, n, now, c->tp->name}},
+	};
 	if (store_begin(st, err) < 0)
 		return -1;
-	struct store_stmt *up = NULL, *mk = NULL;
-	if (store_prepare(
-	        st, &up,
-	        "INSERT INTO feed_units (topic, unit, kind, published_seq, revs) VALUES "
-	        "(?, ?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER)) ON CONFLICT (topic, unit) "
-	        "DO UPDATE SET published_seq = MAX(feed_units.published_seq, "
-	        "excluded.published_seq), revs = MAX(feed_units.revs, excluded.revs)",
-	        err) < 0 ||
-	    store_prepare(
-	        st, &mk,
-	        "UPDATE feed_messages SET state = 'published' WHERE topic = ? AND msgid = ?",
-	        err) < 0)
-		goto fail;
-	for (size_t i = 0; i < p->n; i++) {
-		const struct rendered *r = &p->v[i];
-		char kind[2] = {r->kind, 0}, hw[32], revs[32];
-		snprintf(hw, sizeof(hw), "%lld", (long long)c->high);
-		snprintf(revs, sizeof(revs), "%lld", (long long)r->rev + 1);
-		store_reset(up);
-		store_bind_text(up, 1, c->tp->name, -1);
-		store_bind_text(up, 2, r->unit_hash, -1);
-		store_bind_text(up, 3, kind, -1);
-		store_bind_text(up, 4, hw, -1);
-		store_bind_text(up, 5, revs, -1);
-		if (store_step(up, err) < 0)
+	for (size_t i = 0; i < sizeof(step) / sizeof(*step); i++) {
+		struct store_stmt *s;
+		if (store_prepare(st, &s, step[i].sql, err) < 0)
 			goto fail;
-		store_reset(mk);
-		store_bind_text(mk, 1, c->tp->name, -1);
-		store_bind_text(mk, 2, r->msgid.ptr, -1);
-		if (store_step(mk, err) < 0)
+		for (int k = 0; k < 4 && step[i].v[k]; k++)
+			store_bind_text(s, k + 1, step[i].v[k], -1);
+		int r = store_step(s, err);
+		store_finalize(s);
+		if (r < 0)
 			goto fail;
 	}
-	store_finalize(up);
-	store_finalize(mk);
-	up = mk = NULL;
-	char n[32];
-	snprintf(n, sizeof(n), "%zu", p->n);
-	struct store_stmt *s;
-	if (store_prepare(st, &s,
-	                  "UPDATE feed_topics SET position = MAX(position, CAST(? AS INTEGER)), "
-	                  "pending_position = NULL, messages = messages + CAST(? AS INTEGER), "
-	                  "updated = ? WHERE name = ?",
-	                  err) < 0)
-		goto fail;
-	store_bind_text(s, 1, pos, -1);
-	store_bind_text(s, 2, n, -1);
-	store_bind_text(s, 3, now, -1);
-	store_bind_text(s, 4, c->tp->name, -1);
-	int r = store_step(s, err);
-	store_finalize(s);
-	if (r < 0)
-		goto fail;
 	return store_commit(st, err);
 fail:
-	store_finalize(up);
-	store_finalize(mk);
 	store_rollback(st);
 	return -1;
 }
@@ -1831,8 +1853,10 @@ static void *feeder_run(void *arg)
 	struct feed_writer *w = NULL;
 	struct err *err = &f->err;
 	int r = feed_writer_open(&w, f->dir, &f->wo, err);
-	if (r == 0)
+	if (r == 0) {
 		feed_writer_hold(w, 1);
+		feed_writer_expect(w, f->expect);
+	}
 	int held = 1;
 	struct rendered x;
 	for (size_t i = 0; r == 0 && feeder_next(f, i, &x); i++) {
@@ -1945,7 +1969,15 @@ static int publish_topic(struct store *st, const struct publish_opts *o, const s
 		goto out;
 	}
 	int64_t next = p.next_position;
-	log_debug("publish.planned", "topic=%s", tp->name);
+	int64_t planned = 0;
+	if (store_query_int(st, "SELECT COUNT(*) FROM feed_messages WHERE topic = ? AND state = "
+	                        "'planned'",
+	                    &planned, err, 1, tp->name) < 0) {
+		store_rollback(st);
+		goto out;
+	}
+	f.expect = (size_t)planned;
+	log_debug("publish.planned", "topic=%s messages=%lld", tp->name, (long long)planned);
 	int r = render_planned(&c, &p, &f, err);
 	feeder_signal(&f, &f.finished);
 	log_debug("publish.rendered", "topic=%s messages=%zu", tp->name, p.n);

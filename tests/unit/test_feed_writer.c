@@ -463,3 +463,47 @@ Test(feed_writer, remove_a_message_whose_batch_is_being_packed)
 	cr_assert_eq(history(inbox, 0, ids, 8), 7);
 	buf_free(&msg);
 }
+
+/*
+ * With the expected count given, batches shrink toward the end (each sealed
+ * once it holds what is still to come, never below batch_max / 8): 80, 60,
+ * 30, 15, 10 and the last 5 at flush - six packs, where the unhinted writer
+ * makes three (80, 80, 40).  Batches sealed back to back are packed
+ * two at a time; every message must still be there, in order, fsck-clean.
+ */
+Test(feed_writer, expected_count_shrinks_the_last_batches)
+{
+	for (int hinted = 0; hinted <= 1; hinted++) {
+		char inbox[512], gitdir[600];
+		snprintf(inbox, sizeof(inbox), "%s/expect%d", tmpdir, hinted);
+		snprintf(gitdir, sizeof(gitdir), "%s/git/0.git", inbox);
+		struct feed_writer *w = NULL;
+		struct err err = ERR_INIT;
+		struct feed_writer_opts o = {
+		    .name = "x", .address = "x@example.invalid", .batch_max = 80};
+		cr_assert_eq(feed_writer_open(&w, inbox, &o, &err), 0, "%s", err_msg(&err));
+		if (hinted)
+			feed_writer_expect(w, 200);
+		struct buf msg = BUF_INIT;
+		for (int i = 0; i < 200; i++) {
+			padded_msg(&msg, "x", i);
+			cr_assert_eq(add(w, msg.ptr, msg.len, NULL), FEED_ADDED);
+		}
+		flush(w);
+		struct feed_writer_stats st;
+		feed_writer_stats(w, &st);
+		feed_writer_close(w);
+		cr_assert_eq(st.packs, hinted ? 6u : 3u, "hinted=%d: %zu packs", hinted, st.packs);
+		cr_assert_eq(packs_in(gitdir), hinted ? 6 : 3);
+		char ids[210][41];
+		cr_assert_eq(history(inbox, 0, ids, 210), 200);
+		size_t n = 0;
+		cr_assert_eq(feed_read(inbox, 0, count_cb, &n, &err), 0, "%s", err_msg(&err));
+		cr_assert_eq(n, 200);
+		char cmd[700];
+		snprintf(cmd, sizeof(cmd),
+		         "git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1", gitdir);
+		cr_assert_eq(system(cmd), 0, "fsck");
+		buf_free(&msg);
+	}
+}
