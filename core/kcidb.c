@@ -780,7 +780,7 @@ void kcidb_count(json_t *doc, size_t counts[KCIDB_NTYPES])
 }
 
 /* Smallest printf precision (15..17) that reproduces d exactly. */
-static int real_precision(double d)
+int kcidb_real_precision(double d)
 {
 	char tmp[40];
 	for (int p = 15; p < 17; p++) {
@@ -791,19 +791,19 @@ static int real_precision(double d)
 	return 17;
 }
 
-static int max_precision(const json_t *v)
+int kcidb_json_precision(const json_t *v)
 {
 	int p = 0;
 	if (json_is_real(v)) {
 		double d = json_real_value(v);
-		return isfinite(d) ? real_precision(d) : 0;
+		return isfinite(d) ? kcidb_real_precision(d) : 0;
 	}
 	if (json_is_object(v)) {
 		const char *k;
 		json_t *x;
 		json_object_foreach((json_t *)v, k, x)
 		{
-			int q = max_precision(x);
+			int q = kcidb_json_precision(x);
 			if (q > p)
 				p = q;
 		}
@@ -812,7 +812,7 @@ static int max_precision(const json_t *v)
 		json_t *x;
 		json_array_foreach(v, i, x)
 		{
-			int q = max_precision(x);
+			int q = kcidb_json_precision(x);
 			if (q > p)
 				p = q;
 		}
@@ -827,7 +827,7 @@ char *kcidb_json_dump(const json_t *v)
 	 * exact but turns 12.7 into 12.699999999999999.  Use the shortest
 	 * precision that still round-trips every real in the value.
 	 */
-	int p = max_precision(v);
+	int p = kcidb_json_precision(v);
 	size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY;
 	if (p)
 		flags |= JSON_REAL_PRECISION(p);

@@ -111,8 +111,18 @@ int kcidb_validate_upgrade(json_t *doc, char version_out[16], struct kcidb_error
 /* Count objects of each type in a (validated) document. */
 void kcidb_count(json_t *doc, size_t counts[KCIDB_NTYPES]);
 
-/* Dump a value the way cifeed stores and exports JSON (compact, key order kept). */
+/*
+ * Dump a value the way cifeed stores and exports JSON (compact, key order
+ * kept, reals at kcidb_json_precision(v) digits).
+ */
 char *kcidb_json_dump(const json_t *v);
+/*
+ * The printf precision kcidb_json_dump prints a value's reals with: the
+ * largest that any real in it needs to round-trip (15..17), 0 without reals.
+ * kcidb_real_precision is the same for one finite double.
+ */
+int kcidb_json_precision(const json_t *v);
+int kcidb_real_precision(double d);
 
 /* An empty v5.3 document {"version":{"major":5,"minor":3}}. */
 json_t *kcidb_doc_new(void);

@@ -350,6 +350,15 @@ struct pctx {
 	struct patch_ref co_patch;
 	/* "version:id" -> the issue's kcidb.json text, as issue_cache */
 	json_t *issue_texts;
+	/*
+	 * The kcidb.json text of each object the unit being rendered fetched,
+	 * written from its row (results_row_text) as it was read.
+	 */
+	struct obj_text {
+		json_t *obj; /* borrowed: alive in the unit's document */
+		char *text;
+	} *texts;
+	size_t ntexts, captexts;
 };
 
 /* Prepare `sql`, or reuse the statement prepared for the same text. */
@@ -383,6 +392,13 @@ static void cdone(struct pctx *c, struct store_stmt *s)
 
 static void checkout_forget(struct pctx *c);
 
+static void texts_forget(struct pctx *c)
+{
+	for (size_t i = 0; i < c->ntexts; i++)
+		free(c->texts[i].text);
+	c->ntexts = 0;
+}
+
 static void cache_free(struct pctx *c)
 {
 	for (size_t i = 0; i < c->ncache; i++) {
@@ -400,6 +416,10 @@ static void cache_free(struct pctx *c)
 	json_decref(c->issue_texts);
 	c->issue_texts = NULL;
 	checkout_forget(c);
+	texts_forget(c);
+	free(c->texts);
+	c->texts = NULL;
+	c->captexts = 0;
 }
 
 static int sq_prepare(struct pctx *c, struct sqlb *q, struct store_stmt **s, struct err *err)
@@ -432,8 +452,21 @@ static int fetch_objects(struct pctx *c, enum kcidb_type t, struct sqlb *q, json
 	if (sq_prepare(c, q, &s, err) < 0)
 		return -1;
 	int r;
-	while ((r = store_step(s, err)) == STORE_ROW)
-		json_array_append_new(arr, results_row_to_json(t, s, 0));
+	struct buf txt = BUF_INIT;
+	while ((r = store_step(s, err)) == STORE_ROW) {
+		json_t *o = results_row_to_json(t, s, 0);
+		/* the report's JSON part, from the row: the generic dump costs far more */
+		buf_reset(&txt);
+		results_row_text(t, s, 0, o, &txt);
+		if (c->ntexts == c->captexts) {
+			c->captexts = c->captexts ? 2 * c->captexts : 32;
+			c->texts = xrealloc(c->texts, c->captexts * sizeof(*c->texts));
+		}
+		c->texts[c->ntexts].obj = o;
+		c->texts[c->ntexts++].text = buf_detach(&txt);
+		json_array_append_new(arr, o);
+	}
+	buf_free(&txt);
 	cdone(c, s);
 	return r < 0 ? -1 : 0;
 }
@@ -695,9 +728,17 @@ static void json_ascii(const char *s, struct buf *out)
 	}
 }
 
-/* One object of the JSON part: kcidb_json_dump, non-ASCII escaped. */
-static void object_text(json_t *o, struct buf *out)
+/*
+ * One object of the JSON part: kcidb_json_dump, non-ASCII escaped (the
+ * text written from its row when this unit fetched it).
+ */
+static void object_text(struct pctx *c, json_t *o, struct buf *out)
 {
+	for (size_t i = 0; i < c->ntexts; i++)
+		if (c->texts[i].obj == o) {
+			json_ascii(c->texts[i].text, out);
+			return;
+		}
 	char *txt = kcidb_json_dump(o);
 	json_ascii(txt, out);
 	free(txt);
@@ -707,12 +748,12 @@ static void object_text(json_t *o, struct buf *out)
  * The text of an object the pass caches (the current checkout, an issue):
  * rendered once, then copied into every report that carries it.
  */
-static void cached_text(json_t *o, json_t **memo, struct buf *out)
+static void cached_text(struct pctx *c, json_t *o, json_t **memo, struct buf *out)
 {
 	json_t *t = *memo;
 	if (!t) {
 		struct buf b = BUF_INIT;
-		object_text(o, &b);
+		object_text(c, o, &b);
 		t = *memo = json_stringn_nocheck(b.ptr, b.len);
 		buf_free(&b);
 	}
@@ -725,7 +766,7 @@ static void issue_text(struct pctx *c, json_t *o, struct buf *out)
 	const char *id = js(o, "id");
 	json_t *v = json_object_get(o, "version");
 	if (!id || !json_is_integer(v)) {
-		object_text(o, out);
+		object_text(c, o, out);
 		return;
 	}
 	struct buf key = BUF_INIT;
@@ -734,7 +775,7 @@ static void issue_text(struct pctx *c, json_t *o, struct buf *out)
 		c->issue_texts = json_object();
 	json_t *memo = json_object_get(c->issue_texts, key.ptr);
 	int fresh = !memo;
-	cached_text(o, &memo, out);
+	cached_text(c, o, &memo, out);
 	if (fresh)
 		json_object_set_new(c->issue_texts, key.ptr, memo);
 	buf_free(&key);
@@ -760,11 +801,11 @@ static void kcidb_part(struct pctx *c, json_t *doc, struct buf *out)
 				buf_addch(out, ',');
 			buf_addch(out, '\n');
 			if (o == c->co)
-				cached_text(o, &c->co_text, out);
+				cached_text(c, o, &c->co_text, out);
 			else if (t == KCIDB_ISSUE)
 				issue_text(c, o, out);
 			else
-				object_text(o, out);
+				object_text(c, o, out);
 		}
 		buf_adds(out, "\n]");
 	}
@@ -1190,8 +1231,9 @@ static int render_unit(struct pctx *c, struct unit *u, int64_t rev, int64_t ps, 
                        struct err *err)
 {
 	struct msgparts mp = {BUF_INIT, BUF_INIT, kcidb_doc_new(), NULL, NULL, NULL, NULL};
+	texts_forget(c);
 	/* a typical report is a few kB: start there rather than double up from 64 bytes */
-	buf_grow(&r->bytes, 8192);
+	buf_grow(&r->bytes, 8000);
 	buf_grow(&mp.text, 2048);
 	for (int t = 0; t < KCIDB_NTYPES; t++)
 		json_object_set_new(mp.doc, kcidb_types[t].plural, json_array());
@@ -1325,6 +1367,7 @@ static int render_unit(struct pctx *c, struct unit *u, int64_t rev, int64_t ps, 
 	buf_free(&first);
 	rc = 0;
 out:
+	texts_forget(c); /* the objects go with the document */
 	json_decref(build);
 	json_decref(co);
 	free(co_id_own);
@@ -1530,7 +1573,7 @@ static int unit_cmp(const void *a, const void *b)
 
 struct plan {
 	struct rendered *v;
-	size_t n;
+	size_t n, cap;
 	int64_t next_position;
 	int recovering; /* finishing what a crashed pass planned; nothing new planned */
 };
@@ -1549,7 +1592,11 @@ static void plan_free(struct plan *p)
 
 static struct rendered *plan_add(struct plan *p, struct unit *u, int64_t rev)
 {
-	p->v = xrealloc(p->v, (p->n + 1) * sizeof(*p->v));
+	if (p->n == p->cap) {
+		/* geometric: a pass of 100,000 messages must not copy the array per message */
+		p->cap = p->cap ? 2 * p->cap : 64;
+		p->v = xrealloc(p->v, p->cap * sizeof(*p->v));
+	}
 	struct rendered *r = &p->v[p->n++];
 	memset(r, 0, sizeof(*r));
 	r->kind = u->kind;
@@ -1601,6 +1648,8 @@ struct feeder {
 	pthread_cond_t cv;
 	struct plan *p;
 	size_t ready;  /* p->v[0..ready) are rendered */
+	size_t written; /* p->v[0..written) are in the writer: their bytes may go */
+	size_t freed;   /* the renderer freed the bytes of p->v[0..freed) */
 	int waiting;   /* the feeder waits for a message */
 	int finished;  /* rendering is over: ready is final */
 	int committed; /* the plan is committed: branches may move, flush at the end */
@@ -1897,7 +1946,11 @@ static void feeder_rendered(struct feeder *f, size_t n)
 	f->ready = n;
 	if (f->waiting) /* a wake-up per message costs the renderer a system call */
 		pthread_cond_signal(&f->cv);
+	size_t written = f->written;
 	pthread_mutex_unlock(&f->mu);
+	/* the feeder is past these for good: no lock needed to free them */
+	for (; f->freed < written; f->freed++)
+		buf_free(&f->p->v[f->freed].bytes);
 }
 
 /* Wait until message i is rendered (1), or there is none / the pass failed (0). */
@@ -1914,6 +1967,19 @@ static int feeder_next(struct feeder *f, size_t i, struct rendered *out)
 		*out = f->p->v[i]; /* a shallow copy: the buffers stay where they are */
 	pthread_mutex_unlock(&f->mu);
 	return ok;
+}
+
+/*
+ * Message i is in the writer (or was there already): the renderer may drop
+ * its bytes (feeder_rendered), so a pass holds what is rendered but not yet
+ * written, not every message.  The renderer frees them: buffers freed on
+ * the thread that allocated them stay cheap to reuse.
+ */
+static void feeder_done(struct feeder *f, size_t i)
+{
+	pthread_mutex_lock(&f->mu);
+	f->written = i + 1;
+	pthread_mutex_unlock(&f->mu);
 }
 
 /* Wait for the plan's commit (1) or the pass's failure (0). */
@@ -1942,6 +2008,7 @@ static void *feeder_run(void *arg)
 	for (size_t i = 0; r == 0 && feeder_next(f, i, &x); i++) {
 		if (feed_writer_has(w, x.msgid.ptr)) {
 			f->existing++;
+			feeder_done(f, i);
 			continue;
 		}
 		char *mid = NULL;
@@ -1965,6 +2032,8 @@ static void *feeder_run(void *arg)
 				f->followups++;
 		}
 		free(mid);
+		if (a >= 0)
+			feeder_done(f, i);
 	}
 	if (r == 0 && feeder_wait_commit(f)) {
 		if (held)

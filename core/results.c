@@ -9,6 +9,7 @@
 #include "patchlink.h"
 #include "jsonarena.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -588,6 +589,131 @@ json_t *results_row_to_json(enum kcidb_type t, struct store_stmt *s, int first_c
 			json_object_set_new_nocheck(obj, f->name, v);
 	}
 	return obj;
+}
+
+/* A string as jansson dumps it (compact, UTF-8 kept, '/' not escaped). */
+static void text_string(const char *s, size_t len, struct buf *out)
+{
+	buf_grow(out, len + 2);
+	buf_addch(out, '"');
+	size_t run = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		buf_add(out, s + run, i - run);
+		run = i + 1;
+		switch (ch) {
+		case '"': buf_adds(out, "\\\""); break;
+		case '\\': buf_adds(out, "\\\\"); break;
+		case '\b': buf_adds(out, "\\b"); break;
+		case '\f': buf_adds(out, "\\f"); break;
+		case '\n': buf_adds(out, "\\n"); break;
+		case '\r': buf_adds(out, "\\r"); break;
+		case '\t': buf_adds(out, "\\t"); break;
+		default: buf_addf(out, "\\u%04X", ch); break;
+		}
+	}
+	buf_add(out, s + run, len - run);
+	buf_addch(out, '"');
+}
+
+/* A value through jansson itself, at the object's real precision (0: jansson's default). */
+static void text_dump(const json_t *v, int precision, struct buf *out)
+{
+	size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY;
+	if (precision)
+		flags |= JSON_REAL_PRECISION(precision);
+	char *txt = json_dumps(v, flags);
+	if (txt)
+		buf_adds(out, txt);
+	free(txt);
+}
+
+void results_row_text(enum kcidb_type t, struct store_stmt *s, int first_col, json_t *obj,
+		      struct buf *out)
+{
+	const struct kcidb_type_info *ti = &kcidb_types[t];
+	enum { MAXF = 64 };
+	if (ti->nfields > MAXF) {
+		/* no KCIDB type is that wide; should one become so, the generic way */
+		json_t *o = obj ? json_incref(obj) : results_row_to_json(t, s, first_col);
+		char *txt = kcidb_json_dump(o);
+		buf_adds(out, txt ? txt : "{}");
+		free(txt);
+		json_decref(o);
+		return;
+	}
+	json_t *parsed[MAXF] = { 0 }; /* JSON columns parsed here (obj == NULL) */
+	json_t *val[MAXF] = { 0 };
+	int prec[MAXF] = { 0 };
+	size_t nf = ti->nfields;
+
+	/* pass 1: the precision kcidb_json_dump would choose for the whole object */
+	int p = 0;
+	for (size_t i = 0; i < nf; i++) {
+		const struct kcidb_field *f = &ti->fields[i];
+		int col = first_col + (int)i;
+		enum store_type ty = store_col_type(s, col);
+		if (ty == STORE_NULL)
+			continue;
+		if (f->flags & KF_JSON) {
+			if (obj) {
+				val[i] = json_object_get(obj, f->name);
+			} else {
+				size_t len;
+				const char *txt = store_col_text(s, col, &len);
+				val[i] = parsed[i] = json_loadb(txt, len, JSON_DECODE_ANY, NULL);
+			}
+			prec[i] = val[i] ? kcidb_json_precision(val[i]) : 0;
+		} else if (f->kind != KK_BOOL && ty == STORE_REAL) {
+			double d = store_col_double(s, col);
+			prec[i] = isfinite(d) ? kcidb_real_precision(d) : -1; /* -1: dropped */
+		}
+		if (prec[i] > p)
+			p = prec[i];
+	}
+
+	/* pass 2: the fields in order, as results_row_to_json sets them */
+	buf_addch(out, '{');
+	int first = 1;
+	for (size_t i = 0; i < nf; i++) {
+		const struct kcidb_field *f = &ti->fields[i];
+		int col = first_col + (int)i;
+		enum store_type ty = store_col_type(s, col);
+		if (ty == STORE_NULL || ((f->flags & KF_JSON) && !val[i]) || prec[i] < 0)
+			continue;
+		if (!first)
+			buf_addch(out, ',');
+		first = 0;
+		text_string(f->name, strlen(f->name), out);
+		buf_addch(out, ':');
+		if (f->flags & KF_JSON) {
+			if (prec[i] == 0 || prec[i] == p) {
+				/* as stored: kcidb_json_dump of this very value at this precision */
+				size_t len;
+				const char *txt = store_col_text(s, col, &len);
+				buf_add(out, txt, len);
+			} else {
+				text_dump(val[i], p, out);
+			}
+		} else if (f->kind == KK_BOOL) {
+			buf_adds(out, store_col_int(s, col) ? "true" : "false");
+		} else if (ty == STORE_INT && !is_text_kind(f->kind)) {
+			buf_addf(out, "%lld", (long long)store_col_int(s, col));
+		} else if (ty == STORE_REAL) {
+			json_t *r = json_real(store_col_double(s, col));
+			text_dump(r, p, out);
+			json_decref(r);
+		} else {
+			size_t len;
+			const char *txt = store_col_text(s, col, &len);
+			text_string(txt, len, out);
+		}
+	}
+	buf_addch(out, '}');
+	for (size_t i = 0; i < nf; i++)
+		json_decref(parsed[i]);
 }
 
 /* Filter SQL for the selected set of each type, as "WHERE ..." bodies. */

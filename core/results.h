@@ -93,6 +93,17 @@ int results_export(struct store *st, const struct filter *filter, FILE *out, str
 
 /* Build the JSON object of one row of `t`'s table (columns in field order). */
 json_t *results_row_to_json(enum kcidb_type t, struct store_stmt *s, int first_col);
+/*
+ * Append the text of the same row's object, byte for byte what
+ * kcidb_json_dump(results_row_to_json(t, s, first_col)) gives, written
+ * straight from the columns: for a report with a few dozen objects the
+ * generic dump is most of the rendering.  `obj` is that row's object when
+ * the caller already built it (its parsed JSON columns are reused), else
+ * NULL.  Stored JSON columns are copied as stored (the store keeps them as
+ * kcidb_json_dump wrote them) unless the row's other reals need more digits.
+ */
+void results_row_text(enum kcidb_type t, struct store_stmt *s, int first_col, json_t *obj,
+		      struct buf *out);
 /* "col1, col2, ..." of t's fields with alias prefix, for SELECTs. */
 void results_columns(enum kcidb_type t, const char *alias, struct buf *out);
 

@@ -2,6 +2,9 @@
  * test_results.c - the merge rule (schema/merge-rule.md), submission
  * records, origins, and deterministic export.
  */
+#include <math.h>
+#include <stdint.h>
+
 #include "ingest.h"
 #include "results.h"
 #include "store.h"
@@ -216,5 +219,146 @@ Test(results, export_is_deterministic_and_ordered)
 	cr_assert(strstr(buf1, "\"duration\":1.0}"), "%s", buf1);
 	free(buf1);
 	free(buf2);
+	store_close(st);
+}
+
+/* Every row of `t` written by results_row_text equals the generic dump. */
+static size_t rows_text_match(struct store *st, enum kcidb_type t)
+{
+	struct buf sql = BUF_INIT, direct = BUF_INIT, reuse = BUF_INIT;
+	buf_adds(&sql, "SELECT ");
+	results_columns(t, NULL, &sql);
+	buf_addf(&sql, " FROM %s ORDER BY id", kcidb_types[t].plural);
+	struct store_stmt *s;
+	struct err e = ERR_INIT;
+	cr_assert_eq(store_prepare(st, &s, sql.ptr, &e), 0, "%s", err_msg(&e));
+	size_t n = 0;
+	while (store_step(s, &e) == STORE_ROW) {
+		json_t *o = results_row_to_json(t, s, 0);
+		char *want = kcidb_json_dump(o);
+		buf_reset(&direct);
+		buf_reset(&reuse);
+		results_row_text(t, s, 0, NULL, &direct);
+		results_row_text(t, s, 0, o, &reuse);
+		cr_assert_str_eq(direct.ptr, want, "%s row %zu", kcidb_types[t].plural, n);
+		cr_assert_str_eq(reuse.ptr, want, "%s row %zu (object given)", kcidb_types[t].plural,
+				 n);
+		free(want);
+		json_decref(o);
+		n++;
+	}
+	store_finalize(s);
+	buf_free(&sql);
+	buf_free(&direct);
+	buf_free(&reuse);
+	return n;
+}
+
+static uint64_t rng_next(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* A JSON string literal of random text: controls, quotes, '/', UTF-8 of 2-4 bytes. */
+static void random_json_string(uint64_t *x, struct buf *b)
+{
+	static const char *const atoms[] = {
+		"a", "Z", " ", "/", "\\\"", "\\\\", "\\b", "\\f", "\\n", "\\r", "\\t", "\\u0001",
+		"\\u001f", "\\u000b", "\\u007f", "\xc3\xa9", "\xe2\x80\xa8", "\xf0\x9f\x98\x80",
+		"\\ud83d\\ude00", "<", "&", "'", "--", "=?utf-8?q?x?=", "\\u00e9"
+	};
+	buf_addch(b, '"');
+	size_t len = rng_next(x) % 12;
+	for (size_t i = 0; i < len; i++)
+		buf_adds(b, atoms[rng_next(x) % (sizeof(atoms) / sizeof(*atoms))]);
+	buf_addch(b, '"');
+}
+
+/* A finite real: short decimals, ones needing 16-17 digits, huge, tiny, -0. */
+static void random_real(uint64_t *x, struct buf *b)
+{
+	static const char *const fixed[] = { "12.7", "0.30000000000000004", "1e300", "-0.0",
+					     "5.0", "2.5e-308", "0.1", "123456789.125",
+					     "1.7976931348623157e308", "3.141592653589793" };
+	uint64_t r = rng_next(x);
+	if (r % 3) {
+		buf_adds(b, fixed[r % (sizeof(fixed) / sizeof(*fixed))]);
+	} else {
+		double d;
+		do {
+			uint64_t bits = rng_next(x);
+			memcpy(&d, &bits, sizeof(d));
+		} while (!isfinite(d));
+		size_t at = b->len;
+		buf_addf(b, "%.17g", d);
+		if (!strpbrk(b->ptr + at, ".e"))
+			buf_adds(b, ".0");
+	}
+}
+
+Test(results, row_text_is_the_generic_dump_byte_for_byte)
+{
+	struct store *st = fresh();
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	struct buf doc = BUF_INIT;
+	buf_adds(&doc, "{\"version\":{\"major\":5,\"minor\":3},\"checkouts\":[");
+	for (int i = 0; i < 40; i++) {
+		buf_addf(&doc, "%s{\"id\":\"o:c%d\",\"origin\":\"o\",\"tree_name\":", i ? "," : "", i);
+		random_json_string(&x, &doc);
+		buf_addf(&doc, ",\"valid\":%s,\"misc\":{\"r\":", i % 2 ? "true" : "false");
+		random_real(&x, &doc);
+		buf_adds(&doc, ",\"s\":");
+		random_json_string(&x, &doc);
+		buf_adds(&doc, "}}");
+	}
+	buf_adds(&doc, "],\"builds\":[");
+	for (int i = 0; i < 40; i++) {
+		buf_addf(&doc, "%s{\"id\":\"o:b%d\",\"origin\":\"o\",\"checkout_id\":\"o:c%d\",", i ? "," : "",
+			 i, i);
+		buf_adds(&doc, "\"duration\":");
+		random_real(&x, &doc);
+		buf_adds(&doc, ",\"comment\":");
+		random_json_string(&x, &doc);
+		if (i % 3)
+			buf_adds(&doc, ",\"misc\":{\"list\":[1,2.5,null,true,\"x\"]}");
+		buf_adds(&doc, "}");
+	}
+	buf_adds(&doc, "],\"tests\":[");
+	for (int i = 0; i < 300; i++) {
+		buf_addf(&doc,
+			 "%s{\"id\":\"o:t%d\",\"origin\":\"o\",\"build_id\":\"o:b%d\",\"path\":"
+			 "\"a.b%d\",\"comment\":",
+			 i ? "," : "", i, i % 40, i);
+		random_json_string(&x, &doc);
+		buf_adds(&doc, ",\"status\":\"PASS\",\"duration\":");
+		random_real(&x, &doc);
+		buf_adds(&doc, ",\"number\":{\"value\":");
+		random_real(&x, &doc);
+		buf_adds(&doc, ",\"unit\":\"s\"},\"environment\":{\"comment\":");
+		random_json_string(&x, &doc);
+		buf_adds(&doc, ",\"misc\":{\"rack\":");
+		if (i % 2)
+			random_real(&x, &doc);
+		else
+			buf_addf(&doc, "%d", i);
+		buf_adds(&doc, "}},\"log_excerpt\":");
+		random_json_string(&x, &doc);
+		buf_adds(&doc, "}");
+	}
+	buf_adds(&doc, "],\"issues\":[{\"id\":\"o:i\",\"version\":1,\"origin\":\"o\",\"culprit\":"
+		       "{\"code\":true,\"tool\":false},\"report_subject\":\"\\u0002 \\u00e9\"}],"
+		       "\"incidents\":[{\"id\":\"o:n\",\"origin\":\"o\",\"issue_id\":\"o:i\","
+		       "\"issue_version\":1,\"test_id\":\"o:t1\",\"present\":true}]}");
+	struct ingest_result r = submit(st, doc.ptr);
+	ingest_result_free(&r);
+	cr_assert_eq(rows_text_match(st, KCIDB_CHECKOUT), 40);
+	cr_assert_eq(rows_text_match(st, KCIDB_BUILD), 40);
+	cr_assert_eq(rows_text_match(st, KCIDB_TEST), 300);
+	cr_assert_eq(rows_text_match(st, KCIDB_ISSUE), 1);
+	cr_assert_eq(rows_text_match(st, KCIDB_INCIDENT), 1);
+	buf_free(&doc);
 	store_close(st);
 }
