@@ -204,7 +204,7 @@ struct unitset {
 	struct unit **v;
 	size_t n, cap; /* hash table of pointers */
 	struct unit **list;
-	size_t nlist;
+	size_t nlist, listcap;
 };
 
 static uint64_t fnv(const char *s)
@@ -246,7 +246,9 @@ static void unit_hash(const char *topic, const char *key, char out[25])
 static struct unit *units_get(struct unitset *u, const char *topic, char kind, const char *id)
 {
 	struct buf k = BUF_INIT;
-	buf_addf(&k, "%c:%s", kind, id);
+	buf_addch(&k, kind);
+	buf_addch(&k, ':');
+	buf_adds(&k, id);
 	struct unit *x = units_find(u, k.ptr);
 	if (x) {
 		buf_free(&k);
@@ -275,7 +277,10 @@ static struct unit *units_get(struct unitset *u, const char *topic, char kind, c
 	while (u->v[j])
 		j = (j + 1) & (u->cap - 1);
 	u->v[j] = x;
-	u->list = xrealloc(u->list, (u->nlist + 1) * sizeof(*u->list));
+	if (u->nlist == u->listcap) {
+		u->listcap = u->listcap ? 2 * u->listcap : 256;
+		u->list = xrealloc(u->list, u->listcap * sizeof(*u->list));
+	}
 	u->list[u->nlist++] = x;
 	return x;
 }
