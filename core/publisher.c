@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <nettle/sha2.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,12 +230,12 @@ static struct unit *units_find(struct unitset *u, const char *key)
 
 static void unit_hash(const char *topic, const char *key, char out[25])
 {
-	crypto_hash_sha256_state st;
-	unsigned char h[32];
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, (const unsigned char *)topic, strlen(topic) + 1);
-	crypto_hash_sha256_update(&st, (const unsigned char *)key, strlen(key));
-	crypto_hash_sha256_final(&st, h);
+	struct sha256_ctx st;
+	unsigned char h[SHA256_DIGEST_SIZE];
+	sha256_init(&st);
+	sha256_update(&st, strlen(topic) + 1, (const uint8_t *)topic);
+	sha256_update(&st, strlen(key), (const uint8_t *)key);
+	sha256_digest(&st, sizeof(h), h);
 	static const char hex[] = "0123456789abcdef";
 	for (int i = 0; i < 12; i++) {
 		out[2 * i] = hex[h[i] >> 4];
