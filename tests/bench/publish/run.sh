@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/bench/publish/run.sh - feed publishing speed and size, beside git fast-import.
 #
-#   bash tests/bench/publish/run.sh [BUILDS]        (default 20000)
+#   bash tests/bench/publish/run.sh [BUILDS [ROUNDS]]   (defaults 20000, 3)
 #
 # 1. Generates BUILDS KCIDB builds (5 tests each, 100 builds per checkout) and
 #    ingests them into a fresh data directory (not timed).
@@ -12,10 +12,15 @@
 #      git fast-import  (a v2 commit stream: the practical ceiling)
 #    and checks both produce the very commit ids the publisher wrote.
 # 4. Bytes on disk per test result after `git gc`.
+# 5. ROUNDS - 1 more rounds of publish (into a fresh copy of the ingested data
+#    directory), import and fast-import, interleaved: on a shared VM each
+#    wall-clock figure moves by 10-20% from run to run, so every round's
+#    figures and the median of the per-round ratios are printed.
 # Builds a Release binary in build-bench/ (no sanitizers).  Needs python3, git.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../../.." && pwd)
 N=${1:-20000}
+ROUNDS=${2:-3}
 W=$(mktemp -d "${TMPDIR:-/tmp}/cifeed-bench-publish.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 cmake -S "$top" -B "$top/build-bench" -DCMAKE_BUILD_TYPE=Release -DCIFEED_TESTS=OFF >/dev/null
@@ -38,6 +43,7 @@ cat >>"$W/d/cifeed.conf" <<EOF2
 EOF2
 "$C" -q -d "$W/d" ingest "$W/gen-0.json"
 tests=$(sqlite3 "$W/d/cifeed.db" 'SELECT COUNT(*) FROM tests')
+cp -a "$W/d" "$W/d.ingested" # each later round publishes a fresh copy
 
 t0=$(now)
 "$C" -q -d "$W/d" feed publish --topic all
@@ -98,11 +104,31 @@ after=$(du -sb "$F/git" | cut -f1)
 packed=$(find "$F/git/0.git/objects/pack" -name '*.pack' -printf '%s\n' | awk '{s+=$1} END {print s}')
 
 pub=$(secs "$t0" "$t1"); imp=$(secs "$t2" "$t3"); fis=$(secs "$t4" "$t5")
+rounds="$pub $imp $fis"
+for ((r = 2; r <= ROUNDS; r++)); do
+	rm -rf "$W/d" "$W/imp" "$W/fi.git"
+	cp -a "$W/d.ingested" "$W/d"
+	t0=$(now); "$C" -q -d "$W/d" feed publish --topic all; t1=$(now)
+	t2=$(now); "$C" -q feed import --name all --address bench+all@example.org "$W/imp" "$W/msgs.mbox"; t3=$(now)
+	git init -q --bare "$W/fi.git"
+	t4=$(now); git --git-dir="$W/fi.git" fast-import --quiet <"$W/stream.fi"; t5=$(now)
+	rounds="$rounds $(secs "$t0" "$t1") $(secs "$t2" "$t3") $(secs "$t4" "$t5")"
+done
 echo "messages:                 $msgs ($N builds + $checkouts checkout roots), $tests test results, $bytes bytes raw ($((bytes / msgs)) per message)"
 echo "cifeed feed publish:      ${pub}s  $(rate "$msgs" "$pub") msg/s   (plan + render + write, end to end)"
 echo "cifeed writer (import):   ${imp}s  $(rate "$msgs" "$imp") msg/s"
 echo "git fast-import:          ${fis}s  $(rate "$msgs" "$fis") msg/s"
 echo "writer / fast-import:     $(python3 -c "print('%.2f' % ($fis / $imp))")x   publish / fast-import: $(python3 -c "print('%.2f' % ($fis / $pub))")x"
+python3 - "$msgs" $rounds <<'EOF2'
+import statistics, sys
+n = float(sys.argv[1]); v = [float(x) for x in sys.argv[2:]]
+rs = [v[i:i + 3] for i in range(0, len(v), 3)]
+for k, (p, i, f) in enumerate(rs, 1):
+    print("round %d:                  publish %.2fs (%.0f msg/s)  writer %.2fs  fast-import %.2fs (%.0f msg/s)"
+          "  publish/fi %.2fx  writer/fi %.2fx" % (k, p, n / p, i, f, n / f, f / p, f / i))
+print("median of %d rounds:       publish / fast-import %.2fx   writer / fast-import %.2fx"
+      % (len(rs), statistics.median(f / p for p, i, f in rs), statistics.median(f / i for p, i, f in rs)))
+EOF2
 echo "same commit ids:          $same"
 echo "git data before gc:       $packs_before bytes; after git gc: $after bytes (pack $packed)"
 echo "bytes per test result:    $((after / tests)) after gc (pack only: $((packed / tests)))"
