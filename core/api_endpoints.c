@@ -259,11 +259,23 @@ int api_ran(struct store *st, const struct ran_query *q_in, struct buf *out, str
 	struct ran_acc acc = {BUF_INIT, BUF_INIT, NULL, 0, 0};
 	buf_grow(&acc.rows, 16384);
 	buf_grow(&acc.keys, 2048);
-	if (results_ran_each(st, &q, ran_row_cb, &acc, err) < 0) {
-		buf_free(&acc.rows);
-		buf_free(&acc.keys);
-		free(acc.f);
-		return -1;
+	for (;;) {
+		if (results_ran_each(st, &q, ran_row_cb, &acc, err) < 0) {
+			buf_free(&acc.rows);
+			buf_free(&acc.keys);
+			free(acc.f);
+			return -1;
+		}
+		/*
+		 * Cut off: the LIMIT kept whichever rows SQLite met first, not the
+		 * first ones in order - ask again, sorted by SQLite this time.
+		 */
+		if (acc.n <= API_RAN_MAX || !q.unordered)
+			break;
+		q.unordered = 0;
+		buf_reset(&acc.rows);
+		buf_reset(&acc.keys);
+		acc.n = 0;
 	}
 	if (acc.n > 1)
 		qsort_r(acc.f, acc.n, sizeof(*acc.f), frag_cmp, acc.keys.ptr);

@@ -317,3 +317,43 @@ Test(http_api, deadline_interrupts_a_long_query)
 	err_free(&e);
 	store_close(st);
 }
+
+/*
+ * More matches than an answer lists: the answer is the first API_RAN_MAX in
+ * (path, origin, id) order, not whichever rows the store met first.  The
+ * extra rows are inserted with paths falling as their rowids rise, so a scan
+ * in rowid order meets the largest paths first.
+ */
+Test(http_api, truncated_ran_lists_the_first_tests_in_order)
+{
+	struct store *st = loaded();
+	struct err e = ERR_INIT;
+	cr_assert_eq(store_exec(st,
+	                        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+	                        "WHERE i < 100005) INSERT INTO tests (id, build_id, origin, path, "
+	                        "status, seq, updated) SELECT 'x:' || i, build_id, origin, 'zz.' || "
+	                        "printf('%06d', 200000 - i), status, seq, updated FROM tests, n "
+	                        "WHERE tests.id = 'lab1:t01'",
+	                        &e),
+	             0, "%s", err_msg(&e));
+	struct ran_query q = {.commit = A};
+	struct buf out = BUF_INIT;
+	cr_assert_eq(api_ran(st, &q, &out, &e), 0, "%s", err_msg(&e));
+	json_t *j = answer(&out);
+	json_t *tests = json_object_get(j, "tests");
+	cr_assert_eq(json_integer_value(json_object_get(j, "count")), API_RAN_MAX);
+	cr_assert(json_is_true(json_object_get(j, "truncated")));
+	cr_assert_eq(json_array_size(tests), API_RAN_MAX);
+	/* 9 tests of the fixture (all before "zz."), then zz.099995 .. zz.199985 */
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(tests, 0), "path")),
+	                 "boot");
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(tests, 9), "path")),
+	                 "zz.099995");
+	cr_assert_str_eq(
+	    json_string_value(json_object_get(json_array_get(tests, API_RAN_MAX - 1), "path")),
+	    "zz.199985");
+	json_decref(j);
+	buf_free(&out);
+	err_free(&e);
+	store_close(st);
+}
