@@ -476,15 +476,16 @@ static void h_ran(struct api *a, struct httpd_req *req, const char *rest)
 		return;
 	}
 	/* the common question - a revision, nothing else - may be answered from the cache */
-	if (a->cache && j->rq.commit && !j->rq.msgid && !j->rq.patch_id && !j->rq.test &&
-	    !j->rq.origin && ran_lookup_cached(a, j))
+	if (ran_cache_enabled(a->cache) && j->rq.commit && !j->rq.msgid && !j->rq.patch_id &&
+	    !j->rq.test && !j->rq.origin && ran_lookup_cached(a, j))
 		return;
 	/*
 	 * A revision's lookup is a few index seeks and tens of rows: answer it
 	 * right here, without two thread hand-offs, within a small budget; the
 	 * rare revision with a huge answer moves to the query threads.
 	 */
-	if (a->inline_ms) {
+	/* (without query threads every lookup runs on the loop: no budget to overrun) */
+	if (a->inline_ms && qpool_threads(a->pool)) {
 		j->inline_ms = a->inline_ms;
 		if (qpool_run_here(a->pool, &j->base) == 0 && !j->requeue) {
 			metrics_counter_add("cifeed_http_lookups_total", "where=\"loop\"", 1);

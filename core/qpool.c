@@ -125,6 +125,11 @@ static void async_cb(uv_async_t *a)
 	}
 }
 
+unsigned qpool_threads(const struct qpool *p)
+{
+	return p->nthreads;
+}
+
 int qpool_start(struct qpool **out, uv_loop_t *loop, const char *db_path, unsigned nthreads,
                 struct err *err)
 {

@@ -36,6 +36,8 @@ struct qpool_job {
 int qpool_start(struct qpool **out, uv_loop_t *loop, const char *db_path, unsigned nthreads,
                 struct err *err);
 void qpool_submit(struct qpool *p, struct qpool_job *job);
+/* The pool's threads; 0 means qpool_submit() runs each job on the loop at once. */
+unsigned qpool_threads(const struct qpool *p);
 /*
  * Run job->run right here on the loop thread with the loop's own read-only
  * connection (done() is not called).  For lookups that are nearly always

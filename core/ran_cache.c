@@ -69,6 +69,11 @@ static uint64_t key_hash(const struct ran_cache *c, const char *commit, const ch
 	return h;
 }
 
+int ran_cache_enabled(const struct ran_cache *c)
+{
+	return c && c->st.max_bytes > 0;
+}
+
 struct ran_cache *ran_cache_new(size_t max_bytes)
 {
 	if (sodium_init() < 0)

@@ -60,6 +60,8 @@ struct ran_cache *ran_cache_new(size_t max_bytes);
 void ran_cache_free(struct ran_cache *c);
 /* A new budget (SIGHUP): evicts at once down to it; 0 empties the cache. */
 void ran_cache_set_max(struct ran_cache *c, size_t max_bytes);
+/* 0 for a NULL cache or one of size 0 ([serve] ran-cache-size = 0): do not consult it. */
+int ran_cache_enabled(const struct ran_cache *c);
 
 /*
  * Bring the cache up to date with `st` (the owner thread's read-only

@@ -58,10 +58,14 @@ wait_for grep -q "event=config.reloaded" "$T/serve.log"
 [ "$(rc_metric cifeed_ran_cache_max_bytes)" = 0 ] || fail "max bytes after reload: $(rc_metric cifeed_ran_cache_max_bytes)"
 [ "$(rc_metric cifeed_ran_cache_entries)" = 0 ] || fail "a size of 0 must empty the cache"
 h0=$(rc_hits)
+m0=$(rc_metric 'cifeed_ran_cache_lookups_total{result="miss"}')
 rc_remember
 cf ingest "$RC_DATA/fill-a.json" >/dev/null 2>&1 || fail "ingest fill-a"
 rc_check "cache off" "$RC_A:"
 [ "$(rc_hits)" = "$h0" ] || fail "hits with the cache off: $h0 -> $(rc_hits)"
+# off means not consulted at all (no sync, no miss), not looked up and ignored
+m1=$(rc_metric 'cifeed_ran_cache_lookups_total{result="miss"}')
+[ "$m1" = "$m0" ] || fail "misses with the cache off: $m0 -> $m1"
 # and back on: answers are cached again
 git config -f "$D1/cifeed.conf" serve.ran-cache-size 1048576
 kill -HUP "$S1"
