@@ -5,8 +5,10 @@
  * means.  A request is matched to a route (path, methods), its parameters
  * are decoded and checked strictly (unknown or repeated parameters are a
  * 400, so a typo never silently widens a query), and the store work is
- * handed to the query pool (qpool.h) so no lookup runs on the loop.  The
- * answers themselves come from api_endpoints.c.  Errors are JSON documents
+ * handed to the query pool (qpool.h).  Two exceptions run on the loop, both
+ * bounded: a /ran answer from the per-revision cache (ran_cache.h), and a
+ * /ran lookup within [serve] inline-budget - one that overruns it moves to
+ * the query threads.  The answers themselves come from api_endpoints.c.  Errors are JSON documents
  * (schema/api/error.json); store errors are logged with the request id and
  * answered with a generic 500 that never carries SQL.
  */
@@ -83,7 +85,7 @@ struct api_job {
 	int cacheable; /* a /ran answer the cache may keep, with this tag */
 	int64_t cache_tag;
 	struct buf out;
-	char etag[36]; /* of out, hashed on the query thread */
+	char etag[36]; /* of out, hashed where the job ran (job_run) */
 	struct err err;
 	int status;
 	/* healthz */
@@ -273,7 +275,7 @@ static void job_run(struct qpool_job *qj, struct store *st, struct err *open_err
 		if (r < 0 && j->err.code == ERR_USAGE)
 			j->err.code = ERR_NOTFOUND; /* an unsafe name is no topic of ours */
 		j->status = r < 0 ? status_of(&j->err) : 200;
-		return;
+		goto etag;
 	}
 	if (!st) {
 		j->status = 503;
@@ -328,10 +330,8 @@ static void job_run(struct qpool_job *qj, struct store *st, struct err *open_err
 	}
 	j->status = r < 0 ? status_of(&j->err) : 200;
 	if (r < 0 && store_timed_out(st) && j->inline_ms) {
-		/* too long for the loop: the caller hands it to the query threads */
+		/* too long for the loop: the caller (h_ran) resets it for the query threads */
 		j->requeue = 1;
-		buf_reset(&j->out);
-		err_clear(&j->err);
 	} else if (r < 0 && store_timed_out(st)) {
 		j->status = 503;
 		buf_reset(&j->out);
@@ -341,7 +341,9 @@ static void job_run(struct qpool_job *qj, struct store *st, struct err *open_err
 		j->timed_out = 1;
 	}
 	store_set_deadline(st, 0);
-	if (j->status == 200)
+etag:
+	/* only GET answers carry an ETag (POST /skip does not) */
+	if (j->status == 200 && j->kind != J_SKIP)
 		httpd_etag(j->out.ptr ? j->out.ptr : "", j->out.len, j->etag);
 }
 
@@ -641,7 +643,7 @@ static void h_healthz(struct api *a, struct httpd_req *req, const char *rest)
 	qpool_submit(a->pool, &j->base);
 }
 
-/* The cache counts on its own (no lock per request); /metrics adds what is new. */
+/* The cache keeps its own counters; /metrics adds what is new since the last scrape. */
 static void publish_cache_stats(struct api *a)
 {
 	struct ran_cache_stats s;
@@ -844,16 +846,12 @@ static int http_start(struct daemon *d, void **state, struct err *err)
 	metrics_declare("cifeed_ran_cache_entries", METRIC_GAUGE, "revisions with a cached answer");
 	metrics_declare("cifeed_ran_cache_max_bytes", METRIC_GAUGE, "[serve] ran-cache-size");
 	if (qpool_start(&a->pool, d->loop, d->db_path, threads, err) < 0) {
-		ran_cache_free(a->cache);
-		free(a->listen);
-		free(a);
+		api_free(a);
 		return -1;
 	}
 	if (httpd_start(&a->httpd, d->loop, a->listen, &lim, handle, a, err) < 0) {
 		qpool_stop(a->pool);
-		ran_cache_free(a->cache);
-		free(a->listen);
-		free(a);
+		api_free(a);
 		return -1;
 	}
 	log_info("http.listening", "address=%s port=%d query_threads=%u", a->listen,

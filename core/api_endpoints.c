@@ -4,7 +4,8 @@
  * What and why: these functions turn a store connection and validated
  * parameters into the JSON documents of schema/api/.  They never see HTTP,
  * so `cifeed query ran`, `cifeed skip` and the server share them.  All SQL
- * is parameterized; the "ran" lookup is results_ran() (results.h), the
+ * is parameterized; the "ran" lookup is results_ran_each() (results.h)
+ * with its rows sorted here, the
  * /results page is filter_to_sql() (filter.h) plus a rid cursor.
  */
 #define _GNU_SOURCE 1 /* qsort_r */
@@ -144,35 +145,16 @@ static json_t *query_json(const struct ran_query *q)
  * The ran answer is the hot path of the service (a CI asks it before every
  * test run), so it is written straight from the statement's columns into
  * the answer buffer, in the same document shape jansson would produce.
- * Strings are copied as they are when they need no escaping (the common
- * case: stored values passed KCIDB validation, so they are UTF-8 without
- * NUL); any string with a quote, a backslash or a control character is
- * escaped by jansson itself.  test_http_api.c checks the output against a
- * jansson-built document, byte for byte.
+ * Strings go through results_json_string() (jansson's escaping; stored
+ * values passed KCIDB validation, so they are UTF-8).  test_http_api.c
+ * checks the output against a jansson-built document, byte for byte.
  */
 static void json_str_add(struct buf *out, const char *s)
 {
-	if (!s) {
+	if (s)
+		results_json_string(s, strlen(s), out);
+	else
 		buf_adds(out, "null");
-		return;
-	}
-	const unsigned char *p = (const unsigned char *)s;
-	for (; *p; p++)
-		if (*p < 0x20 || *p == '"' || *p == '\\')
-			break;
-	if (!*p) {
-		buf_addch(out, '"');
-		buf_add(out, s, (size_t)((const char *)p - s));
-		buf_addch(out, '"');
-		return;
-	}
-	json_t *j = json_string(s);
-	if (!j) { /* not UTF-8: cannot come from the store, but never emit bad JSON */
-		buf_adds(out, "null");
-		return;
-	}
-	json_dump_callback(j, dump_cb, out, JSON_ENCODE_ANY | JSON_COMPACT);
-	json_decref(j);
 }
 
 /*

@@ -1,5 +1,6 @@
 /*
- * qpool.h - store lookups off the event loop: a pool of reader threads.
+ * qpool.h - store lookups off the event loop: a pool of reader threads
+ * (and, for bounded lookups, qpool_run_here() on the loop itself).
  *
  * Each thread owns one read-only connection to the store (STORE_READONLY,
  * opened on first use and kept, with its cached statements), so lookups
@@ -26,7 +27,10 @@
 struct qpool;
 
 struct qpool_job {
-	/* off the loop: st is NULL when the store could not be opened (err says why) */
+	/*
+	 * On a pool thread, or on the loop for qpool_run_here() and a pool of 0
+	 * threads: st is NULL when the store could not be opened (err says why).
+	 */
 	void (*run)(struct qpool_job *job, struct store *st, struct err *err);
 	/* on the loop, after run */
 	void (*done)(struct qpool_job *job);

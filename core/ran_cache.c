@@ -160,7 +160,7 @@ static void grow(struct ran_cache *c)
 	c->nbuckets = n;
 }
 
-void ran_cache_clear(struct ran_cache *c)
+static void ran_cache_clear(struct ran_cache *c)
 {
 	while (c->head)
 		entry_drop(c, c->head);
@@ -181,7 +181,8 @@ void ran_cache_set_max(struct ran_cache *c, size_t max_bytes)
 	evict_to(c, max_bytes);
 }
 
-void ran_cache_invalidate(struct ran_cache *c, const char *commit, const char *patchset)
+/* Drop one revision's answer (what a sync does for each changed revision). */
+static void ran_cache_invalidate(struct ran_cache *c, const char *commit, const char *patchset)
 {
 	if (!key_ok(commit, patchset))
 		return;

@@ -93,9 +93,6 @@ void ran_cache_release(void *ref);
  */
 int ran_cache_put(struct ran_cache *c, const char *commit, const char *patchset, int64_t tag,
                   const char *body, size_t len, const char *etag);
-/* Drop one revision's answer (what a sync does for each changed revision). */
-void ran_cache_invalidate(struct ran_cache *c, const char *commit, const char *patchset);
-void ran_cache_clear(struct ran_cache *c);
 void ran_cache_stats(const struct ran_cache *c, struct ran_cache_stats *out);
 
 #endif

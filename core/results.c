@@ -19,7 +19,7 @@ struct results_writer {
 	struct store_stmt *sub_insert, *sub_update, *origin_upsert;
 	/* the revision change log (0060) */
 	struct store_stmt *rc_insert, *rc_pre, *rc_checkout, *rc_build, *rc_prune, *rc_horizon;
-	size_t f_co_commit, f_co_patchset, f_build_checkout, f_test_build;
+	size_t f_co_patchset, f_build_checkout, f_test_build;
 };
 
 static int is_text_kind(enum kcidb_kind k)
@@ -119,8 +119,6 @@ int results_writer_new(struct store *st, struct results_writer **out, struct err
 			  "pruned_below < ?",
 			  err) < 0)
 		goto fail;
-	w->f_co_commit = (size_t)(kcidb_field_find(KCIDB_CHECKOUT, "git_commit_hash") -
-				  kcidb_types[KCIDB_CHECKOUT].fields);
 	w->f_co_patchset = (size_t)(kcidb_field_find(KCIDB_CHECKOUT, "patchset_hash") -
 				    kcidb_types[KCIDB_CHECKOUT].fields);
 	w->f_build_checkout = (size_t)(kcidb_field_find(KCIDB_BUILD, "checkout_id") -
@@ -591,8 +589,7 @@ json_t *results_row_to_json(enum kcidb_type t, struct store_stmt *s, int first_c
 	return obj;
 }
 
-/* A string as jansson dumps it (compact, UTF-8 kept, '/' not escaped). */
-static void text_string(const char *s, size_t len, struct buf *out)
+void results_json_string(const char *s, size_t len, struct buf *out)
 {
 	buf_grow(out, len + 2);
 	buf_addch(out, '"');
@@ -686,7 +683,7 @@ void results_row_text(enum kcidb_type t, struct store_stmt *s, int first_col, js
 		if (!first)
 			buf_addch(out, ',');
 		first = 0;
-		text_string(f->name, strlen(f->name), out);
+		results_json_string(f->name, strlen(f->name), out);
 		buf_addch(out, ':');
 		if (f->flags & KF_JSON) {
 			if (prec[i] == 0 || prec[i] == p) {
@@ -708,7 +705,7 @@ void results_row_text(enum kcidb_type t, struct store_stmt *s, int first_col, js
 		} else {
 			size_t len;
 			const char *txt = store_col_text(s, col, &len);
-			text_string(txt, len, out);
+			results_json_string(txt, len, out);
 		}
 	}
 	buf_addch(out, '}');
@@ -1086,13 +1083,10 @@ json_t *results_ran_row_json(const struct ran_row *r)
 
 int results_revchange_last(struct store *st, int64_t *seq, struct err *err)
 {
-	struct store_stmt *s;
-	if (store_prepare_cached(st, &s, "SELECT MAX(seq) FROM revision_changes", err) < 0)
-		return -1;
-	int r = store_step(s, err);
-	*seq = r == STORE_ROW ? store_col_int(s, 0) : 0;
-	store_reset(s);
-	return r < 0 ? -1 : 0;
+	return store_query_int(st, "SELECT COALESCE(MAX(seq), 0) FROM revision_changes", seq, err,
+			       0) < 0
+		       ? -1
+		       : 0;
 }
 
 int results_revchanges_since(struct store *st, int64_t after, results_revchange_fn fn, void *arg,
@@ -1122,10 +1116,8 @@ int results_revchanges_since(struct store *st, int64_t after, results_revchange_
 		goto fail;
 	store_bind_int(s, 1, after);
 	while ((r = store_step(s, err)) == STORE_ROW) {
-		int64_t seq = store_col_int(s, 0);
 		fn(store_col_text(s, 1, NULL), store_col_text(s, 2, NULL), arg);
-		if (seq > *last)
-			*last = seq;
+		*last = store_col_int(s, 0); /* ORDER BY seq: the last row is the newest */
 	}
 	store_reset(s);
 	if (r < 0)

@@ -104,6 +104,12 @@ json_t *results_row_to_json(enum kcidb_type t, struct store_stmt *s, int first_c
  */
 void results_row_text(enum kcidb_type t, struct store_stmt *s, int first_col, json_t *obj,
 		      struct buf *out);
+/*
+ * A JSON string literal of s[0..len) as jansson dumps it: '"', '\\' and
+ * control characters escaped, UTF-8 and '/' kept.  s must be UTF-8, as every
+ * string in the store is (KCIDB input is parsed by jansson).
+ */
+void results_json_string(const char *s, size_t len, struct buf *out);
 /* "col1, col2, ..." of t's fields with alias prefix, for SELECTs. */
 void results_columns(enum kcidb_type t, const char *alias, struct buf *out);
 
