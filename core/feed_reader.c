@@ -262,12 +262,11 @@ int feed_read(const char *inbox_dir, unsigned flags, feed_msg_cb cb, void *arg, 
 
 /* ------------------------------------------------------------ info */
 
-/* Bytes in a repository's packs (what public-inbox's epoch rule counts). */
-static uint64_t pack_bytes(const char *gitdir)
+uint64_t feed_pack_bytes(const char *gitdir, size_t *packs)
 {
 	struct buf p = BUF_INIT;
 	buf_addf(&p, "%s/objects/pack", gitdir);
-	uint64_t total = fs_sum_sizes(p.ptr, ".pack");
+	uint64_t total = fs_sum_sizes(p.ptr, ".pack", packs);
 	buf_free(&p);
 	return total;
 }
@@ -292,7 +291,7 @@ int feed_inbox_info(const char *inbox_dir, struct feed_inbox_info *info, struct 
 		for (int n = 0; n < w.nrepos; n++) {
 			struct buf p = BUF_INIT;
 			buf_addf(&p, "%s/git/%d.git", inbox_dir, n);
-			info->pack_bytes += pack_bytes(p.ptr);
+			info->pack_bytes += feed_pack_bytes(p.ptr, NULL);
 			buf_free(&p);
 		}
 		struct buf p = BUF_INIT, d = BUF_INIT;

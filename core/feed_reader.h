@@ -55,6 +55,12 @@ struct feed_inbox_info {
 	char *description;   /* INBOX/description first line, or NULL */
 };
 int feed_inbox_info(const char *inbox_dir, struct feed_inbox_info *info, struct err *err);
+
+/*
+ * Bytes in an epoch's packs (GITDIR/objects/pack/\*.pack: what public-inbox's
+ * rollover rule counts); their number in *packs when packs is not NULL.
+ */
+uint64_t feed_pack_bytes(const char *gitdir, size_t *packs);
 void feed_inbox_info_free(struct feed_inbox_info *info);
 
 /* Topics of a feeds directory (DATADIR/feeds): every subdirectory that is an inbox. */

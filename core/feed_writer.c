@@ -3,12 +3,15 @@
  *
  * Shape: one struct epoch per open git/N.git with a mempack backend on its
  * odb.  add() builds blob, tree and commit in memory and chains the commit on
- * the in-memory tip; flush() dumps the mempack as a pack through the indexer,
- * refreshes the odb, then moves the branch with a compare-and-swap and only
- * after that commits the Message-ID cache transaction.  The cache
- * (SQLite, private to the writer) maps Message-ID -> content hash and blob
- * so duplicates are found without reading the epochs; it is an index, not a
- * source of truth, and catches up from git on open.
+ * the in-memory tip; a full batch is sealed - its mempack handed to a packer
+ * thread (git_packbuilder + git_indexer), at most PACK_JOBS at once, finished
+ * in the order sealed - and the branch moves (compare-and-swap) to the newest
+ * commit whose pack is on disk; flush() packs the rest, moves the branch and
+ * only then commits the Message-ID cache transaction.  The cache (SQLite,
+ * private to the writer) maps Message-ID -> content hash and blob, and every
+ * Message-ID of a message to its content hash, so duplicates are found
+ * without reading the epochs; it is an index, not a source of truth, and
+ * catches up from git on open.
  */
 #define _GNU_SOURCE /* nftw */
 #include "feed_writer.h"
@@ -19,7 +22,6 @@
 
 #include <ctype.h>
 #include <pthread.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -672,53 +674,47 @@ static int writer_config(struct feed_writer *w, git_repository *repo, struct err
 	return rc;
 }
 
-static size_t pack_count(const char *gitdir)
+/* `git repack ARG -d -q` on an epoch; 0 on success, else the exit status. */
+static int git_repack(const char *gitdir, const char *how)
 {
-	struct buf p = BUF_INIT;
-	buf_addf(&p, "%s/objects/pack", gitdir);
-	size_t n = 0;
-	DIR *d = opendir(p.ptr);
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		size_t l = strlen(de->d_name);
-		n += l > 5 && !strcmp(de->d_name + l - 5, ".pack");
-	}
-	if (d)
-		closedir(d);
-	buf_free(&p);
-	return n;
-}
-
-/*
- * Many small packs slow every reader down: fold them into one with git
- * itself (libgit2 has no repack).  Failure only costs speed, so it is logged.
- */
-static void maybe_repack(struct feed_writer *w, const char *gitdir, size_t coming)
-{
-	size_t n = pack_count(gitdir);
-	if (n + coming <= w->o.max_packs)
-		return;
-	char *argv[] = {"git", "--git-dir", (char *)gitdir, "repack", "-a", "-d", "-q", NULL};
+	char *argv[] = {"git", "--git-dir", (char *)gitdir, "repack", (char *)how, "-d", "-q", NULL};
 	pid_t pid;
 	int st = -1;
 	if (posix_spawnp(&pid, "git", NULL, NULL, argv, environ) == 0) {
 		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
 	}
-	if (st != 0)
-		log_warn("feed.repack_failed", "epoch=%s packs=%zu status=%d", gitdir, n, st);
-	else
-		log_info("feed.repacked", "epoch=%s packs=%zu", gitdir, n);
+	return st;
 }
 
-/* Bytes in a repository's packs (what public-inbox's epoch rule counts). */
-static uint64_t packed_bytes(const char *gitdir)
+/*
+ * Many small packs slow every reader down: fold them with git itself
+ * (libgit2 has no repack).  First geometrically (--geometric=2 rolls the
+ * small packs into one and leaves the big ones alone, so a daemon adding a
+ * pack per pass does not rewrite a 1 GiB epoch every max_packs passes);
+ * only if that still leaves too many, everything into one pack (-a).
+ * Failure only costs speed, so it is logged.
+ */
+static void maybe_repack(struct feed_writer *w, const char *gitdir, size_t coming)
 {
-	struct buf p = BUF_INIT;
-	buf_addf(&p, "%s/objects/pack", gitdir);
-	uint64_t total = fs_sum_sizes(p.ptr, ".pack");
-	buf_free(&p);
-	return total;
+	size_t n, after;
+	feed_pack_bytes(gitdir, &n);
+	if (n + coming <= w->o.max_packs)
+		return;
+	const char *how = "--geometric=2";
+	int st = git_repack(gitdir, how);
+	feed_pack_bytes(gitdir, &after);
+	if (st == 0 && after + coming > w->o.max_packs) {
+		how = "-a";
+		st = git_repack(gitdir, how);
+		feed_pack_bytes(gitdir, &after);
+	}
+	if (st != 0)
+		log_warn("feed.repack_failed", "epoch=%s packs=%zu how=%s status=%d", gitdir, n, how,
+		         st);
+	else
+		log_info("feed.repacked", "epoch=%s packs=%zu after=%zu how=%s", gitdir, n, after,
+		         how);
 }
 
 static void job_discard(struct packjob *j)
@@ -908,7 +904,7 @@ static int epoch_open(struct feed_writer *w, int n, int create, struct err *err)
 		if (writer_config(w, e->job[k].repo, err) < 0)
 			goto fail;
 	}
-	e->packed = packed_bytes(p.ptr);
+	e->packed = feed_pack_bytes(p.ptr, NULL);
 	buf_free(&p);
 	if (!exists && write_alternates(w, n, err) < 0)
 		return -1;
@@ -1288,14 +1284,9 @@ static int job_finish(struct feed_writer *w, struct err *err)
 	if (!e->jobs_running)
 		return 0;
 	struct packjob *j = &e->job[e->job_head];
-	pthread_join(j->th, NULL);
-	j->running = 0;
+	job_discard(j); /* joins the thread; the objects are in the pack now */
 	e->job_head = (e->job_head + 1) % PACK_JOBS;
 	e->jobs_running--;
-	git_mempack_reset(j->mempack);
-	git_odb_free(j->odb);
-	j->odb = NULL;
-	j->mempack = NULL;
 	if (j->failed) {
 		w->broken = 1;
 		return err_set(err, ERR_IO, "%s", j->msg);
@@ -1372,6 +1363,12 @@ static int job_start(struct feed_writer *w, struct err *err)
 	return 0;
 }
 
+/* A packed commit the branch has not moved to yet. */
+static int epoch_unpublished(const struct epoch *e)
+{
+	return e->has_done && !(e->has_base && git_oid_equal(&e->done, &e->base));
+}
+
 /*
  * Move the branch to the newest packed commit (compare-and-swap against the
  * tip this writer last saw), then fold packs when they pile up.  Only while
@@ -1380,7 +1377,7 @@ static int job_start(struct feed_writer *w, struct err *err)
 static int publish_done(struct feed_writer *w, struct err *err)
 {
 	struct epoch *e = &w->cur;
-	if (!e->has_done || (e->has_base && git_oid_equal(&e->done, &e->base)))
+	if (!epoch_unpublished(e))
 		return 0;
 	git_reference *ref = NULL;
 	int r;
@@ -1415,7 +1412,9 @@ static int epoch_seal(struct feed_writer *w, struct err *err)
 		 * than max_packs.  `git repack -a -d` drops what no branch reaches,
 		 * so it runs only with every batch packed and published.
 		 */
-		if (pack_count(gitdir) + e->jobs_running + 1 > w->o.max_packs) {
+		size_t packs;
+		feed_pack_bytes(gitdir, &packs);
+		if (packs + e->jobs_running + 1 > w->o.max_packs) {
 			if (jobs_finish_all(w, err) < 0 || publish_done(w, err) < 0)
 				return -1;
 			maybe_repack(w, gitdir, 1);
@@ -1429,8 +1428,7 @@ static int epoch_flush(struct feed_writer *w, struct err *err)
 	struct epoch *e = &w->cur;
 	if (w->broken)
 		return err_set(err, ERR_IO, "an earlier batch failed to pack");
-	int pending = e->queued || e->jobs_running ||
-	              (e->has_done && !(e->has_base && git_oid_equal(&e->done, &e->base)));
+	int pending = e->queued || e->jobs_running || epoch_unpublished(e);
 	if (!pending)
 		return tx_commit(w, err);
 	if ((e->jobs_running == PACK_JOBS && job_finish(w, err) < 0) || job_start(w, err) < 0 ||
@@ -1438,7 +1436,7 @@ static int epoch_flush(struct feed_writer *w, struct err *err)
 		return -1;
 	const char *gitdir = git_repository_path(e->repo);
 	maybe_repack(w, gitdir, 0);
-	e->packed = packed_bytes(gitdir);
+	e->packed = feed_pack_bytes(gitdir, NULL);
 	if (cache_tip(w, e->n, &e->tip, err) < 0)
 		return -1;
 	return tx_commit(w, err);

@@ -32,20 +32,22 @@
  * packed), never appending to an older epoch.
  *
  * Each batch adds one pack; when an epoch would hold more than
- * opts.max_packs packs the writer runs `git repack -a -d -q` on it (under
- * the lock, with no batch in flight), so a daemon publishing every few
- * seconds does not leave thousands of packs.
+ * opts.max_packs packs the writer runs `git repack --geometric=2 -d` on it
+ * (under the lock, with no batch in flight): the small packs are folded and
+ * the big ones left alone, so a daemon publishing every few seconds neither
+ * leaves thousands of packs nor rewrites a whole epoch every max_packs
+ * passes; `git repack -a -d` only if that still leaves too many.
  *
- * Crash safety: until feed_writer_flush returns 0 nothing is visible (a crash
- * leaves at most an unreferenced pack, or a branch moved to a fully packed
- * batch).  The Message-ID cache is a rebuildable index of the epochs,
+ * Crash safety: the branch only moves to commits whose packs are on disk (at
+ * a sealed batch unless held, and at feed_writer_flush), so a crash leaves at
+ * most unreferenced packs, or a branch moved to a fully packed batch.  The Message-ID cache is a rebuildable index of the epochs,
  * committed at feed_writer_flush: it records each epoch's tip, and open
  * catches up from git whatever was committed but not cached (after a crash,
  * or by another writer such as public-inbox itself).
  *
  * Threading: blocking file and git I/O; call it off the event loop
  * (uv_queue_work).  A writer is used by one thread at a time (it starts its
- * own packer thread).  One writer per inbox at a time (the flock enforces it
+ * own packer threads).  One writer per inbox at a time (the flock enforces it
  * across processes; feed_writer_open blocks until the lock is free).
  * Any RFC 5322 message can be written (CI results, a bot's outbox...).
  */

@@ -46,9 +46,10 @@ char *fs_dirname(const char *path)
 	return xstrndup(path, (size_t)(slash - path));
 }
 
-uint64_t fs_sum_sizes(const char *dir, const char *suffix)
+uint64_t fs_sum_sizes(const char *dir, const char *suffix, size_t *count)
 {
 	uint64_t total = 0;
+	size_t n = 0;
 	size_t sl = strlen(suffix);
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -59,12 +60,16 @@ uint64_t fs_sum_sizes(const char *dir, const char *suffix)
 		struct buf f = BUF_INIT;
 		struct stat sb;
 		buf_addf(&f, "%s/%s", dir, de->d_name);
-		if (stat(f.ptr, &sb) == 0 && S_ISREG(sb.st_mode))
+		if (stat(f.ptr, &sb) == 0 && S_ISREG(sb.st_mode)) {
 			total += (uint64_t)sb.st_size;
+			n++;
+		}
 		buf_free(&f);
 	}
 	if (d)
 		closedir(d);
+	if (count)
+		*count = n;
 	return total;
 }
 

@@ -19,8 +19,11 @@ int fs_mkdir_p(const char *path, mode_t mode, struct err *err);
 int fs_write_atomic(const char *path, const void *data, size_t len, struct err *err);
 /* fsync a directory (after a rename into it). */
 int fs_fsync_dir(const char *dir, struct err *err);
-/* Total size in bytes of the regular files in dir whose names end with suffix. */
-uint64_t fs_sum_sizes(const char *dir, const char *suffix);
+/*
+ * Total size in bytes of the regular files in dir whose names end with
+ * suffix; their number in *count when count is not NULL.
+ */
+uint64_t fs_sum_sizes(const char *dir, const char *suffix, size_t *count);
 /* The directory part of a path ("." when none), newly allocated. */
 char *fs_dirname(const char *path);
 

@@ -68,6 +68,15 @@ static void flush(struct feed_writer *w)
 	cr_assert_eq(feed_writer_flush(w, &err), 0, "%s", err_msg(&err));
 }
 
+/* git fsck --strict finds nothing wrong in an epoch */
+static void fsck_ok(const char *gitdir)
+{
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1",
+	         gitdir);
+	cr_assert_eq(system(cmd), 0, "git fsck --strict %s", gitdir);
+}
+
 /* commit ids of an epoch, oldest first */
 static size_t history(const char *inbox, int epoch, char ids[][41], size_t max)
 {
@@ -356,10 +365,7 @@ Test(feed_writer, repacks_when_packs_pile_up)
 	}
 	flush(w);
 	feed_writer_close(w);
-	char cmd[700];
-	snprintf(cmd, sizeof(cmd), "git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1",
-	         gitdir);
-	cr_assert_eq(system(cmd), 0, "fsck after repacks");
+	fsck_ok(gitdir);
 	size_t n = 0;
 	cr_assert_eq(feed_read(inbox, 0, count_cb, &n, &err), 0);
 	cr_assert_eq(n, 60);
@@ -432,10 +438,7 @@ Test(feed_writer, held_batches_are_packed_but_invisible_until_flush)
 	size_t n = 0;
 	cr_assert_eq(feed_read(inbox, 0, count_cb, &n, &err), 0, "%s", err_msg(&err));
 	cr_assert_eq(n, (size_t)i + 1);
-	char cmd[700];
-	snprintf(cmd, sizeof(cmd), "git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1",
-	         gitdir);
-	cr_assert_eq(system(cmd), 0, "fsck");
+	fsck_ok(gitdir);
 	buf_free(&msg);
 }
 
@@ -500,10 +503,67 @@ Test(feed_writer, expected_count_shrinks_the_last_batches)
 		size_t n = 0;
 		cr_assert_eq(feed_read(inbox, 0, count_cb, &n, &err), 0, "%s", err_msg(&err));
 		cr_assert_eq(n, 200);
-		char cmd[700];
-		snprintf(cmd, sizeof(cmd),
-		         "git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1", gitdir);
-		cr_assert_eq(system(cmd), 0, "fsck");
+		fsck_ok(gitdir);
 		buf_free(&msg);
 	}
+}
+
+/* The name of the largest pack of an epoch (its checksum names its content). */
+static void largest_pack(const char *gitdir, char name[128])
+{
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "ls -S '%s/objects/pack/' | grep '[.]pack$' | head -1", gitdir);
+	FILE *p = popen(cmd, "r");
+	cr_assert(p);
+	name[0] = '\0';
+	cr_assert(fgets(name, 128, p), "no pack in %s", gitdir);
+	pclose(p);
+}
+
+/*
+ * A daemon adds a small pack per pass to an epoch holding one big pack:
+ * folding the small ones must leave the big one as it is (a geometric
+ * repack), not rewrite the whole epoch each time packs pile up.
+ */
+Test(feed_writer, repacking_small_packs_leaves_the_big_one_alone)
+{
+	char inbox[512], gitdir[600];
+	snprintf(inbox, sizeof(inbox), "%s/geometric", tmpdir);
+	snprintf(gitdir, sizeof(gitdir), "%s/git/0.git", inbox);
+	struct err err = ERR_INIT;
+	struct buf msg = BUF_INIT;
+	struct feed_writer *w = NULL;
+	struct feed_writer_opts big = {.name = "g", .address = "g@example.invalid"};
+	cr_assert_eq(feed_writer_open(&w, inbox, &big, &err), 0, "%s", err_msg(&err));
+	for (int i = 0; i < 200; i++) {
+		padded_msg(&msg, "big", i);
+		cr_assert_eq(add(w, msg.ptr, msg.len, NULL), FEED_ADDED);
+	}
+	flush(w);
+	feed_writer_close(w);
+	char before[128], after[128];
+	largest_pack(gitdir, before);
+	/*
+	 * then one pass of 2 messages at a time, at most 6 packs (a geometric
+	 * progression of 16 small packs takes ~log2(16) packs beside the big one)
+	 */
+	struct feed_writer_opts small = {
+	    .name = "g", .address = "g@example.invalid", .max_packs = 6};
+	for (int pass = 0; pass < 16; pass++) {
+		cr_assert_eq(feed_writer_open(&w, inbox, &small, &err), 0, "%s", err_msg(&err));
+		for (int k = 0; k < 2; k++) {
+			padded_msg(&msg, "small", pass * 2 + k);
+			cr_assert_eq(add(w, msg.ptr, msg.len, NULL), FEED_ADDED);
+		}
+		flush(w);
+		feed_writer_close(w);
+		cr_assert_leq(packs_in(gitdir), 6, "packs pile up after pass %d", pass);
+	}
+	largest_pack(gitdir, after);
+	cr_assert_str_eq(after, before, "the big pack was rewritten");
+	size_t n = 0;
+	cr_assert_eq(feed_read(inbox, 0, count_cb, &n, &err), 0, "%s", err_msg(&err));
+	cr_assert_eq(n, 232);
+	fsck_ok(gitdir);
+	buf_free(&msg);
 }
