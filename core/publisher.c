@@ -2,9 +2,10 @@
  * publisher.c - results to topic feeds: plan, render, write, commit (see publisher.h).
  *
  * The order of the three steps is what makes publishing exactly-once:
- * planned rows (and the next position) are committed before the feed is
- * touched, the feed's ref moves, and only then the rows become 'published'
- * and the position moves.  Rendering reads the store inside the planning
+ * planned rows (and the next position) are committed before any branch of
+ * the feed moves (the feeder may write packs earlier, while rendering, but
+ * holds the branches), the feed's branch moves, and only then the rows
+ * become 'published' and the position moves.  Rendering reads the store inside the planning
  * transaction so a message and its recorded high-water mark agree.
  */
 #include "publisher.h"
@@ -351,6 +352,7 @@ struct pctx {
 	 * builds are planned together, so most units reuse it (same reasoning).
 	 */
 	char *co_id;
+	char co_root[25]; /* unit_hash of "c:<co_id>": the thread root of its builds */
 	json_t *co;
 	json_t *co_text; /* its kcidb.json text (a JSON string), once rendered */
 	struct patch_ref co_patch;
@@ -596,6 +598,11 @@ static int checkout_get(struct pctx *c, const char *id, json_t **co,
 			return -1;
 		}
 		c->co_id = xstrdup(id);
+		struct buf k = BUF_INIT;
+		buf_adds(&k, "c:");
+		buf_adds(&k, id);
+		unit_hash(c->tp->name, k.ptr, c->co_root);
+		buf_free(&k);
 	}
 	*co = json_incref(c->co);
 	*pref = &c->co_patch;
@@ -766,6 +773,12 @@ static void cached_text(struct pctx *c, json_t *o, json_t **memo, struct buf *ou
 	buf_add(out, json_string_value(t), json_string_length(t));
 }
 
+/* "version:id": an issue row's key, for the pass's issue caches. */
+static void issue_key(struct buf *k, const char *id, json_int_t version)
+{
+	buf_addf(k, "%lld:%s", (long long)version, id);
+}
+
 /* An issue's text, cached per (version, id): the key of an issue row. */
 static void issue_text(struct pctx *c, json_t *o, struct buf *out)
 {
@@ -776,7 +789,7 @@ static void issue_text(struct pctx *c, json_t *o, struct buf *out)
 		return;
 	}
 	struct buf key = BUF_INIT;
-	buf_addf(&key, "%lld:%s", (long long)json_integer_value(v), id);
+	issue_key(&key, id, json_integer_value(v));
 	if (!c->issue_texts)
 		c->issue_texts = json_object();
 	json_t *memo = json_object_get(c->issue_texts, key.ptr);
@@ -836,7 +849,7 @@ static int issue_get(struct pctx *c, const char *id, json_int_t version, json_t 
                      struct err *err)
 {
 	struct buf key = BUF_INIT;
-	buf_addf(&key, "%lld:%s", (long long)version, id);
+	issue_key(&key, id, version);
 	if (!c->issue_cache)
 		c->issue_cache = json_object();
 	json_t *is = json_object_get(c->issue_cache, key.ptr);
@@ -1289,12 +1302,7 @@ static int render_unit(struct pctx *c, struct unit *u, int64_t rev, int64_t ps, 
 	if (pref->msgid)
 		refs[nrefs++] = pref->msgid;
 	if (u->kind != 'c' && checkout_id && co) {
-		char h[25];
-		struct buf k = BUF_INIT;
-		buf_addf(&k, "c:%s", checkout_id);
-		unit_hash(c->tp->name, k.ptr, h);
-		buf_free(&k);
-		unit_msgid(c, h, 'c', 0, &root);
+		unit_msgid(c, c->co_root, 'c', 0, &root); /* co is the cached checkout */
 		refs[nrefs++] = root.ptr;
 	}
 	if (rev > 0) {
@@ -1690,10 +1698,12 @@ static int render_planned(struct pctx *c, struct plan *p, struct feeder *f, stru
 		return -1;
 	store_bind_text(s, 1, c->tp->name, -1);
 	int r;
-	struct unitset tmp = {0};
 	while ((r = store_step(s, err)) == STORE_ROW) {
+		/* the unit as planned: its key and its hash (unit_hash) are recorded */
 		const char *key = store_col_text(s, 3, NULL);
-		struct unit *u = units_get(&tmp, c->tp->name, key[0], key + 2);
+		struct unit one = {.kind = key[0], .id = (char *)key + 2, .key = (char *)key};
+		snprintf(one.hash, sizeof(one.hash), "%s", store_col_text(s, 1, NULL));
+		struct unit *u = &one;
 		/* the feeder reads p->v under its mutex: growing the array moves it */
 		if (f)
 			pthread_mutex_lock(&f->mu);
@@ -1714,7 +1724,6 @@ static int render_planned(struct pctx *c, struct plan *p, struct feeder *f, stru
 			feeder_rendered(f, p->n);
 	}
 	store_finalize(s);
-	units_free(&tmp);
 	return r < 0 ? -1 : 0;
 }
 
@@ -2009,7 +2018,6 @@ static void *feeder_run(void *arg)
 		feed_writer_hold(w, 1);
 		feed_writer_expect(w, f->expect);
 	}
-	int held = 1;
 	struct rendered x;
 	for (size_t i = 0; r == 0 && feeder_next(f, i, &x); i++) {
 		if (feed_writer_has(w, x.msgid.ptr)) {
@@ -2024,7 +2032,6 @@ static void *feeder_run(void *arg)
 			if (!feeder_wait_commit(f))
 				break;
 			feed_writer_hold(w, 0);
-			held = 0;
 			a = feed_writer_add(w, x.bytes.ptr, x.bytes.len, &mid, err);
 		}
 		if (a < 0) {
@@ -2042,9 +2049,7 @@ static void *feeder_run(void *arg)
 			feeder_done(f, i);
 	}
 	if (r == 0 && feeder_wait_commit(f)) {
-		if (held)
-			feed_writer_hold(w, 0);
-		r = feed_writer_flush(w, err);
+		r = feed_writer_flush(w, err); /* moves the branches, held or not */
 	} else if (r == 0) {
 		r = -1; /* the pass failed: what was queued is dropped with the writer */
 		err_set(err, ERR_IO, "publishing pass abandoned");

@@ -19,7 +19,8 @@
  *      only what changed, threaded under the first report.  The planned
  *      messages are recorded and rendered in the same transaction.
  *   2. write: the feed writer appends the messages whose Message-ID the feed
- *      does not have yet (one pack, one ref update), off the event loop.
+ *      does not have yet (a pack per batch, written while step 1 still renders;
+ *      no branch moves before step 1 has committed), off the event loop.
  *   3. commit: mark them published, record each unit's published seq and
  *      move the position (to just below the oldest unsettled change).
  * A crash between 1 and 3 leaves planned rows; the next pass writes those
