@@ -39,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+/* an idle source's health (last success) is written at most this often */
+#define HEALTH_IDLE_MS 600000
 #define DEFAULT_INTERVAL_S        300
 #define DEFAULT_BACKOFF_MAX_S     3600
 #define DEFAULT_TIMEOUT_S         60
@@ -1402,14 +1404,16 @@ static void cycle_finish(struct psource *s)
 		        (unsigned long long)cy->bytes, (unsigned long long)cy->objects,
 		        (unsigned long long)cy->created, (unsigned long long)cy->updated, secs);
 		/*
-		 * Health is written when it changes (after failures, or new pages)
-		 * and otherwise every 10 minutes: an idle source does not cost a
-		 * synced write transaction per cycle.
+		 * Health is written when it changes (after failures, or new or
+		 * changed objects) and otherwise every HEALTH_IDLE_MS: an idle
+		 * source does not cost a synced write transaction per cycle.
+		 * (Not cy->units: every cycle of an HTTP source has units, most of
+		 * them with nothing to write.)
 		 */
 		uint64_t now_ms = uv_now(p->loop);
 		if (!p->stopping && !s->retired &&
-		    (had_failures || cy->units || !s->ok_recorded_ms ||
-		     now_ms - s->ok_recorded_ms >= 600000)) {
+		    (had_failures || cy->created || cy->updated || !s->ok_recorded_ms ||
+		     now_ms - s->ok_recorded_ms >= HEALTH_IDLE_MS)) {
 			record_state(s, 1, NULL, 0);
 			s->ok_recorded_ms = now_ms;
 		}

@@ -11,7 +11,7 @@ replay_start
 cf init >/dev/null || fail init
 git config -f "$T/data/cifeed.conf" serve.publish-interval 1h
 source_conf pw patchwork "$RURL" project=patchwork since=2026-11-22T09:00:00 per-page=10 interval=1
-cf_bg serve 2>"$T/serve.log"
+cf_bg -v serve 2>"$T/serve.log" # -v: idle cycles are logged too
 pid=$CF_PID
 wait_for grep -q 'event=poll.cycle source=pw' "$T/serve.log"
 
@@ -24,6 +24,18 @@ wait_for grep -q 'event=poll.cycle source=lab' "$T/serve.log"
 lab_line=$(grep -n 'event=poll.cycle source=lab' "$T/serve.log" | head -1 | cut -d: -f1)
 published_after_lab() { tail -n +"$lab_line" "$T/serve.log" | grep -q 'event=publish.pass messages=[1-9]'; }
 WAIT_SECS=30 wait_for published_after_lab
+# an idle source's health is written at most every 10 minutes, not per cycle:
+# three idle cycles of lab later (1 s apart) its last success time is the same
+ok0=$(sqlite3 "$T/data/cifeed.db" "SELECT last_ok_at FROM source_state WHERE source = 'lab'")
+[ -n "$ok0" ] || fail "no health recorded for lab"
+idle_from=$(wc -l <"$T/serve.log")
+idle_cycles() {
+	[ "$(tail -n +"$idle_from" "$T/serve.log" | grep 'event=poll.cycle source=lab' |
+		grep -c ' new=0 updated=0')" -ge 3 ]
+}
+WAIT_SECS=20 wait_for idle_cycles
+ok1=$(sqlite3 "$T/data/cifeed.db" "SELECT last_ok_at FROM source_state WHERE source = 'lab'")
+[ "$ok1" = "$ok0" ] || fail "idle cycles rewrote lab's health: $ok0 -> $ok1"
 # a broken file is refused; polling goes on
 cp "$T/data/cifeed.conf" "$T/good.conf"
 printf '[source "bad"]\n\ttype = gitlab\n\tnot-a-key = 1\n' >>"$T/data/cifeed.conf"

@@ -25,6 +25,27 @@ for r in 0 1 2; do
 done
 grep -q 'followups=[1-9]' "$T/pub-1.err" || { cat "$T/pub-1.err"; fail "round 1 made no follow-ups"; }
 cf feed verify >"$T/verify.out" || { cat "$T/verify.out"; fail "verify"; }
+# verify checks object hashes even in a process whose writer turned libgit2's
+# check off: a copy whose newest message blob is a loose object holding other
+# bytes under the same id must fail
+C="$T/corrupt"
+cp -a "$T/data" "$C"
+g="$C/feeds/all/git/0.git"
+mkdir "$T/packs0"
+mv "$g"/objects/pack/pack-* "$T/packs0/"
+for pk in "$T/packs0"/*.pack; do git --git-dir="$g" unpack-objects -q <"$pk" || fail "unpack $pk"; done
+blob=$(git --git-dir="$g" rev-parse master:m) || fail "no blob"
+python3 - "$g/objects/${blob:0:2}/${blob:2}" <<'EOF2' || fail "write the bad object"
+import os, sys, zlib
+body = b"From: x@example.org\nSubject: not what the id says\nMessage-ID: <other@x>\n\nother\n"
+os.chmod(sys.argv[1], 0o644)
+open(sys.argv[1], "wb").write(zlib.compress(b"blob %d\0" % len(body) + body))
+EOF2
+if "$CIFEED" -d "$C" feed verify all >"$T/verify-bad.out" 2>&1; then
+	cat "$T/verify-bad.out"
+	fail "verify passed a blob whose content does not match its id"
+fi
+grep -q "$blob" "$T/verify-bad.out" || { cat "$T/verify-bad.out"; fail "verify did not name the bad blob"; }
 epochs=$(ls -d "$T/data/feeds/all/git/"*.git | wc -l)
 [ "$epochs" -ge 2 ] || fail "expected several epochs, got $epochs"
 alt=$(cat "$T/data/feeds/all/all.git/objects/info/alternates")

@@ -46,8 +46,10 @@ tests=$(sqlite3 "$W/d/cifeed.db" 'SELECT COUNT(*) FROM tests')
 cp -a "$W/d" "$W/d.ingested" # each later round publishes a fresh copy
 
 t0=$(now)
-"$C" -q -d "$W/d" feed publish --topic all
+python3 "$top/tests/bench/measure.py" "$C" -q -d "$W/d" feed publish --topic all 2>"$W/pub.measure"
 t1=$(now)
+pub_rss=$(sed -n 's/.*maxrss_kb=\([0-9]*\).*/\1/p' "$W/pub.measure")
+pub_cpu=$(sed -n 's/.*cpu_s=\([0-9.]*\).*/\1/p' "$W/pub.measure")
 F="$W/d/feeds/all"
 msgs=$(git --git-dir="$F/git/0.git" rev-list --count master)
 head_pub=$(git --git-dir="$F/git/0.git" rev-parse master)
@@ -115,7 +117,7 @@ for ((r = 2; r <= ROUNDS; r++)); do
 	rounds="$rounds $(secs "$t0" "$t1") $(secs "$t2" "$t3") $(secs "$t4" "$t5")"
 done
 echo "messages:                 $msgs ($N builds + $checkouts checkout roots), $tests test results, $bytes bytes raw ($((bytes / msgs)) per message)"
-echo "cifeed feed publish:      ${pub}s  $(rate "$msgs" "$pub") msg/s   (plan + render + write, end to end)"
+echo "cifeed feed publish:      ${pub}s  $(rate "$msgs" "$pub") msg/s   (plan + render + write, end to end; ${pub_cpu} s CPU, peak RSS $((pub_rss / 1024)) MB)"
 echo "cifeed writer (import):   ${imp}s  $(rate "$msgs" "$imp") msg/s"
 echo "git fast-import:          ${fis}s  $(rate "$msgs" "$fis") msg/s"
 echo "writer / fast-import:     $(python3 -c "print('%.2f' % ($fis / $imp))")x   publish / fast-import: $(python3 -c "print('%.2f' % ($fis / $pub))")x"
