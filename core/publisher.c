@@ -326,14 +326,8 @@ struct patch_ref {
 	struct buf reviews; /* the series' Acked-by/Reviewed-by/Tested-by lines (series.h) */
 };
 
-#define STMT_CACHE 48
-
 struct pctx {
 	struct store *st;
-	/* statements reused across units (a pass runs the same few queries per unit) */
-	char *cache_sql[STMT_CACHE];
-	struct store_stmt *cache_stmt[STMT_CACHE];
-	size_t ncache;
 	const struct topic *tp;
 	const char *domain;
 	const char *from_name, *from_addr;
@@ -369,34 +363,11 @@ struct pctx {
 	size_t ntexts, captexts;
 };
 
-/* Prepare `sql`, or reuse the statement prepared for the same text. */
-static int cprepare(struct pctx *c, const char *sql, struct store_stmt **s, struct err *err)
-{
-	for (size_t i = 0; i < c->ncache; i++)
-		if (!strcmp(c->cache_sql[i], sql)) {
-			store_reset(c->cache_stmt[i]);
-			*s = c->cache_stmt[i];
-			return 0;
-		}
-	if (store_prepare(c->st, s, sql, err) < 0)
-		return -1;
-	if (c->ncache < STMT_CACHE) {
-		c->cache_sql[c->ncache] = xstrdup(sql);
-		c->cache_stmt[c->ncache++] = *s;
-	}
-	return 0;
-}
-
-/* Done with a statement from cprepare. */
-static void cdone(struct pctx *c, struct store_stmt *s)
-{
-	for (size_t i = 0; i < c->ncache; i++)
-		if (c->cache_stmt[i] == s) {
-			store_reset(s);
-			return;
-		}
-	store_finalize(s);
-}
+/*
+ * A pass runs the same few statements per unit: the store's statement cache
+ * (store_prepare_cached) keeps them.  Each is run to its end and reset
+ * before the next one is asked for, so eviction never hits one in use.
+ */
 
 static void checkout_forget(struct pctx *c);
 
@@ -407,13 +378,9 @@ static void texts_forget(struct pctx *c)
 	c->ntexts = 0;
 }
 
+/* Free what the pass cached (the statements stay in the store's cache). */
 static void cache_free(struct pctx *c)
 {
-	for (size_t i = 0; i < c->ncache; i++) {
-		store_finalize(c->cache_stmt[i]);
-		free(c->cache_sql[i]);
-	}
-	c->ncache = 0;
 	for (int t = 0; t < KCIDB_NTYPES; t++)
 		for (int a = 0; a < 2; a++) {
 			free(c->select_sql[t][a]);
@@ -432,7 +399,7 @@ static void cache_free(struct pctx *c)
 
 static int sq_prepare(struct pctx *c, struct sqlb *q, struct store_stmt **s, struct err *err)
 {
-	if (cprepare(c, q->sql.ptr, s, err) < 0)
+	if (store_prepare_cached(c->st, s, q->sql.ptr, err) < 0)
 		return -1;
 	for (size_t i = 0; i < q->n; i++)
 		store_bind_text(*s, (int)i + 1, q->p[i], -1);
@@ -475,7 +442,7 @@ static int fetch_objects(struct pctx *c, enum kcidb_type t, struct sqlb *q, json
 		json_array_append_new(arr, o);
 	}
 	buf_free(&txt);
-	cdone(c, s);
+	store_reset(s);
 	return r < 0 ? -1 : 0;
 }
 
@@ -517,7 +484,7 @@ static int patch_find(struct pctx *c, json_t *checkout, struct patch_ref *p, str
 	struct store_stmt *s;
 	if (mid && mime_id_safe(mid)) {
 		p->msgid = xstrdup(mid);
-		if (cprepare(c, "SELECT subject, list_id FROM patches WHERE msgid = ?", &s, err) <
+		if (store_prepare_cached(c->st, &s, "SELECT subject, list_id FROM patches WHERE msgid = ?", err) <
 		    0)
 			return -1;
 		store_bind_text(s, 1, mid, -1);
@@ -525,14 +492,13 @@ static int patch_find(struct pctx *c, json_t *checkout, struct patch_ref *p, str
 			p->subject = store_col_dup(s, 0);
 			p->list_id = store_col_dup(s, 1);
 		}
-		cdone(c, s);
+		store_reset(s);
 		return 0;
 	}
-	if (cprepare(c,
+	if (store_prepare_cached(c->st, &s,
 	             "SELECT pa.msgid, pa.subject, pa.list_id FROM checkout_patches cp JOIN "
 	             "patches pa ON pa.rid = cp.patch_rid WHERE cp.checkout_id = ? "
-	             "ORDER BY (pa.patch_id IS NULL) DESC, pa.date DESC, pa.rid DESC",
-	             &s, err) < 0)
+	             "ORDER BY (pa.patch_id IS NULL) DESC, pa.date DESC, pa.rid DESC", err) < 0)
 		return -1;
 	store_bind_text(s, 1, js(checkout, "id"), -1);
 	int r;
@@ -545,7 +511,7 @@ static int patch_find(struct pctx *c, json_t *checkout, struct patch_ref *p, str
 			break;
 		}
 	}
-	cdone(c, s);
+	store_reset(s);
 	return r < 0 ? -1 : 0;
 }
 
@@ -555,12 +521,7 @@ static int patch_of(struct pctx *c, json_t *checkout, struct patch_ref *p, struc
 		return -1;
 	if (!p->msgid)
 		return 0;
-	struct store_stmt *s;
-	if (cprepare(c, series_review_sql, &s, err) < 0)
-		return -1;
-	int r = series_review_run(s, p->msgid, &p->reviews, err);
-	cdone(c, s);
-	return r < 0 ? -1 : 0;
+	return series_review_summary(c->st, p->msgid, &p->reviews, err) < 0 ? -1 : 0;
 }
 
 static void patch_free(struct patch_ref *p)
@@ -1411,7 +1372,7 @@ static int collect(struct pctx *c, struct sqlb *q, struct unitset *us, const cha
 		u->candidate = 1;
 		unit_note(u, store_col_int(s, 1), store_col_int(s, 2), store_col_text(s, 3, NULL));
 	}
-	cdone(c, s);
+	store_reset(s);
 	return r < 0 ? -1 : 0;
 }
 
@@ -1517,10 +1478,9 @@ static int unit_final(struct pctx *c, struct unit *u, struct err *err)
 	struct store_stmt *s;
 	int r;
 	if (u->kind == 'b') {
-		if (cprepare(c,
+		if (store_prepare_cached(c->st, &s,
 		             "SELECT b.status, c.origin_tests_finish_time FROM builds b LEFT JOIN "
-		             "checkouts c ON c.id = b.checkout_id WHERE b.id = ?",
-		             &s, err) < 0)
+		             "checkouts c ON c.id = b.checkout_id WHERE b.id = ?", err) < 0)
 			return -1;
 		store_bind_text(s, 1, u->id, -1);
 		r = store_step(s, err);
@@ -1532,20 +1492,19 @@ static int unit_final(struct pctx *c, struct unit *u, struct err *err)
 			           (st && kcidb_status_rank(st) >= kcidb_status_rank("MISS")) ||
 			           (st && !strcmp(st, "SKIP"));
 		}
-		cdone(c, s);
+		store_reset(s);
 		return r < 0 ? -1 : 0;
 	}
 	if (u->kind == 'c') {
-		if (cprepare(c,
-		             "SELECT origin_tests_finish_time, valid FROM checkouts WHERE id = ?",
-		             &s, err) < 0)
+		if (store_prepare_cached(c->st, &s,
+		             "SELECT origin_tests_finish_time, valid FROM checkouts WHERE id = ?", err) < 0)
 			return -1;
 		store_bind_text(s, 1, u->id, -1);
 		r = store_step(s, err);
 		if (r == STORE_ROW)
 			u->final = store_col_type(s, 0) != STORE_NULL ||
 			           (store_col_type(s, 1) != STORE_NULL && !store_col_int(s, 1));
-		cdone(c, s);
+		store_reset(s);
 		return r < 0 ? -1 : 0;
 	}
 	return 0;
@@ -1554,8 +1513,7 @@ static int unit_final(struct pctx *c, struct unit *u, struct err *err)
 static int unit_state(struct pctx *c, struct unit *u, struct err *err)
 {
 	struct store_stmt *s;
-	if (cprepare(c, "SELECT published_seq, revs FROM feed_units WHERE topic = ? AND unit = ?",
-	             &s, err) < 0)
+	if (store_prepare_cached(c->st, &s, "SELECT published_seq, revs FROM feed_units WHERE topic = ? AND unit = ?", err) < 0)
 		return -1;
 	store_bind_text(s, 1, c->tp->name, -1);
 	store_bind_text(s, 2, u->hash, -1);
@@ -1566,7 +1524,7 @@ static int unit_state(struct pctx *c, struct unit *u, struct err *err)
 		u->published_seq = store_col_int(s, 0);
 		u->revs = store_col_int(s, 1);
 	}
-	cdone(c, s);
+	store_reset(s);
 	return r < 0 ? -1 : 0;
 }
 
@@ -1623,11 +1581,10 @@ static struct rendered *plan_add(struct plan *p, struct unit *u, int64_t rev)
 static int record_planned(struct pctx *c, struct rendered *r, const char *now, struct err *err)
 {
 	struct store_stmt *s;
-	if (cprepare(c,
+	if (store_prepare_cached(c->st, &s,
 	             "INSERT INTO feed_messages (topic, msgid, unit, kind, unit_key, rev, "
 	             "covered_seq, state, created) VALUES (?, ?, ?, ?, ?, CAST(? AS INTEGER), "
-	             "CAST(? AS INTEGER), 'planned', ?) ON CONFLICT (topic, msgid) DO NOTHING",
-	             &s, err) < 0)
+	             "CAST(? AS INTEGER), 'planned', ?) ON CONFLICT (topic, msgid) DO NOTHING", err) < 0)
 		return -1;
 	char kind[2] = {r->kind, 0}, rev[32], hw[32];
 	snprintf(rev, sizeof(rev), "%lld", (long long)r->rev);
@@ -1641,7 +1598,7 @@ static int record_planned(struct pctx *c, struct rendered *r, const char *now, s
 	store_bind_text(s, 7, hw, -1);
 	store_bind_text(s, 8, now, -1);
 	int rc = store_step(s, err);
-	cdone(c, s);
+	store_reset(s);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -1811,24 +1768,23 @@ static int plan_topic(struct pctx *c, const struct publish_opts *o, int64_t sett
 		if (u->kind == 'b') {
 			/* make sure the checkout root is (or will be) there */
 			struct store_stmt *s;
-			if (cprepare(c, "SELECT checkout_id FROM builds WHERE id = ?", &s, err) < 0)
+			if (store_prepare_cached(c->st, &s, "SELECT checkout_id FROM builds WHERE id = ?", err) < 0)
 				goto out;
 			store_bind_text(s, 1, u->id, -1);
 			char *cid = NULL;
 			if (store_step(s, err) == STORE_ROW)
 				cid = store_col_dup(s, 0);
-			cdone(c, s);
+			store_reset(s);
 			int64_t exists = 0;
 			if (cid) {
-				if (cprepare(c, "SELECT COUNT(*) FROM checkouts WHERE id = ?", &s,
-				             err) < 0) {
+				if (store_prepare_cached(c->st, &s, "SELECT COUNT(*) FROM checkouts WHERE id = ?", err) < 0) {
 					free(cid);
 					goto out;
 				}
 				store_bind_text(s, 1, cid, -1);
 				if (store_step(s, err) == STORE_ROW)
 					exists = store_col_int(s, 0);
-				cdone(c, s);
+				store_reset(s);
 			}
 			if (cid && exists) {
 				struct unit *root = units_get(&us, c->tp->name, 'c', cid);

@@ -243,7 +243,7 @@ int series_list(struct store *st, const char *since, int64_t **rids, size_t *n, 
 	return 0;
 }
 
-const char series_review_sql[] =
+static const char series_review_sql[] =
     "SELECT t.key, t.value FROM trailers t JOIN patches p ON p.msgid = "
     "t.target_msgid WHERE p.series_rid = (SELECT COALESCE((SELECT series_rid "
     "FROM patches WHERE msgid = ?), (SELECT rid FROM series WHERE root_msgid = "
@@ -251,7 +251,8 @@ const char series_review_sql[] =
     "t.key, t.value ORDER BY CASE t.key WHEN 'Acked-by' THEN 1 WHEN "
     "'Reviewed-by' THEN 2 ELSE 3 END, MIN(t.rid)";
 
-int series_review_run(struct store_stmt *s, const char *msgid, struct buf *out, struct err *err)
+static int series_review_run(struct store_stmt *s, const char *msgid, struct buf *out,
+			     struct err *err)
 {
 	store_bind_text(s, 1, msgid, -1);
 	store_bind_text(s, 2, msgid, -1);
@@ -270,10 +271,11 @@ int series_review_run(struct store_stmt *s, const char *msgid, struct buf *out, 
 
 int series_review_summary(struct store *st, const char *msgid, struct buf *out, struct err *err)
 {
+	/* cached: a publishing pass asks once per checkout it renders */
 	struct store_stmt *s;
-	if (store_prepare(st, &s, series_review_sql, err) < 0)
+	if (store_prepare_cached(st, &s, series_review_sql, err) < 0)
 		return -1;
 	int r = series_review_run(s, msgid, out, err);
-	store_finalize(s);
+	store_reset(s);
 	return r;
 }

@@ -94,11 +94,4 @@ int series_list(struct store *st, const char *since, int64_t **rids, size_t *n, 
  */
 int series_review_summary(struct store *st, const char *msgid, struct buf *out, struct err *err);
 
-/*
- * The same on a statement the caller keeps prepared from series_review_sql
- * (a publisher asks once per message); the caller resets it between uses.
- */
-extern const char series_review_sql[];
-int series_review_run(struct store_stmt *s, const char *msgid, struct buf *out, struct err *err);
-
 #endif
