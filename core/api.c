@@ -639,7 +639,10 @@ static void h_healthz(struct api *a, struct httpd_req *req, const char *rest)
 	j->uptime = (double)(uv_hrtime() - a->started_ns) / 1e9;
 	j->conns = httpd_connections(a->httpd);
 	j->pending = qpool_pending(a->pool);
-	j->lag_p99 = (double)daemon_lag_percentile(a->d, 99) / 1e6;
+	static const double p99 = 99;
+	uint64_t lag;
+	daemon_lag_percentiles(a->d, 0, &p99, &lag, 1);
+	j->lag_p99 = (double)lag / 1e6;
 	qpool_submit(a->pool, &j->base);
 }
 
@@ -673,10 +676,11 @@ static void h_metrics(struct api *a, struct httpd_req *req, const char *rest)
 		httpd_respond_error(req, 400, NULL, "/metrics takes no parameters");
 		return;
 	}
-	metrics_gauge_set("cifeed_loop_lag_seconds", "quantile=\"0.5\"",
-	                  (double)daemon_lag_percentile(a->d, 50) / 1e6);
-	metrics_gauge_set("cifeed_loop_lag_seconds", "quantile=\"0.99\"",
-	                  (double)daemon_lag_percentile(a->d, 99) / 1e6);
+	static const double pct[] = {50, 99};
+	uint64_t lag[2];
+	daemon_lag_percentiles(a->d, 0, pct, lag, 2);
+	metrics_gauge_set("cifeed_loop_lag_seconds", "quantile=\"0.5\"", (double)lag[0] / 1e6);
+	metrics_gauge_set("cifeed_loop_lag_seconds", "quantile=\"0.99\"", (double)lag[1] / 1e6);
 	metrics_gauge_set("cifeed_loop_lag_seconds", "quantile=\"1\"",
 	                  (double)a->d->lag_max_us / 1e6);
 	metrics_gauge_set("cifeed_loop_lag_samples", NULL, (double)a->d->lag_samples);

@@ -35,11 +35,6 @@ static void lag_tick(uv_timer_t *t)
 	d->lag_samples++;
 	if (lag > d->lag_max_us)
 		d->lag_max_us = lag;
-	uint64_t ms = lag / 1000;
-	int b = 0;
-	while (b < 15 && ms >= (1ull << b))
-		b++;
-	d->lag_hist[b]++;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -48,14 +43,12 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-uint64_t daemon_lag_percentile(const struct daemon *d, double pct)
-{
-	return daemon_lag_percentile_since(d, pct, 0);
-}
-
-uint64_t daemon_lag_percentile_since(const struct daemon *d, double pct, uint64_t since)
+size_t daemon_lag_percentiles(const struct daemon *d, uint64_t since, const double *pct,
+                              uint64_t *out, size_t npct)
 {
 	size_t cap = sizeof(d->lag_recent) / sizeof(*d->lag_recent);
+	for (size_t i = 0; i < npct; i++)
+		out[i] = 0;
 	if (since >= d->lag_samples)
 		return 0;
 	uint64_t have = d->lag_samples - since;
@@ -64,14 +57,14 @@ uint64_t daemon_lag_percentile_since(const struct daemon *d, double pct, uint64_
 	for (size_t i = 0; i < n; i++)
 		v[i] = d->lag_recent[(d->lag_samples - n + i) % cap];
 	qsort(v, n, sizeof(*v), cmp_u32);
-	/* nearest rank */
-	double rank = pct / 100.0 * (double)n;
-	size_t k = rank <= 1 ? 0 : (size_t)(rank + 0.999999) - 1;
-	if (k >= n)
-		k = n - 1;
-	uint64_t r = v[k];
+	for (size_t i = 0; i < npct; i++) {
+		/* nearest rank */
+		double rank = pct[i] / 100.0 * (double)n;
+		size_t k = rank <= 1 ? 0 : (size_t)(rank + 0.999999) - 1;
+		out[i] = v[k < n ? k : n - 1];
+	}
 	free(v);
-	return r;
+	return n;
 }
 
 static void close_cb(uv_handle_t *h)

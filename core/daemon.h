@@ -40,7 +40,6 @@ struct daemon {
 	/* event-loop lag, measured by a timer that checks its own delay */
 	uint64_t lag_samples;
 	uint64_t lag_max_us;
-	uint64_t lag_hist[16]; /* bucket i: lag < 2^i ms (i=0: <1ms), last: the rest */
 	uint32_t lag_recent[8192]; /* the latest samples in microseconds (a ring) */
 };
 
@@ -65,11 +64,12 @@ void daemon_stop(struct daemon *d);
  */
 void daemon_results_changed(struct daemon *d);
 /*
- * Lag percentile (0..100) in microseconds: exact over the latest 8192
- * samples (about 160 s at one sample per 20 ms).
+ * Lag percentiles (0..100) in microseconds, pct[i] -> out[i], exact over the
+ * samples taken since d->lag_samples was `since` (0: all), of which only the
+ * latest 8192 are kept (about 160 s at one sample per 20 ms).  One sort for
+ * all n: it runs on the loop.  Returns how many samples that was.
  */
-uint64_t daemon_lag_percentile(const struct daemon *d, double pct);
-/* The same over the samples taken since d->lag_samples was `since` (a window). */
-uint64_t daemon_lag_percentile_since(const struct daemon *d, double pct, uint64_t since);
+size_t daemon_lag_percentiles(const struct daemon *d, uint64_t since, const double *pct,
+                              uint64_t *out, size_t n);
 
 #endif

@@ -2057,19 +2057,22 @@ struct poll_svc {
 	uint64_t lag_mark; /* lag sample count at the last reload */
 };
 
-/* The event loop's lag since the last reload (or start), for the log. */
+/*
+ * The event loop's lag since the last reload (or start) - over at most the
+ * latest 8192 samples, which `samples` counts - for the log.
+ */
 static void log_lag(struct poll_svc *x, const char *event)
 {
 	struct daemon *d = x->d;
-	uint64_t m = x->lag_mark;
+	static const double pct[] = {50, 99, 100};
+	uint64_t v[3], all99;
+	size_t n = daemon_lag_percentiles(d, x->lag_mark, pct, v, 3);
+	daemon_lag_percentiles(d, 0, &pct[1], &all99, 1);
 	log_info(event,
-	         "loop_lag_p50_us=%llu loop_lag_p99_us=%llu loop_lag_max_us=%llu samples=%llu "
+	         "loop_lag_p50_us=%llu loop_lag_p99_us=%llu loop_lag_max_us=%llu samples=%zu "
 	         "process_loop_lag_p99_us=%llu",
-	         (unsigned long long)daemon_lag_percentile_since(d, 50, m),
-	         (unsigned long long)daemon_lag_percentile_since(d, 99, m),
-	         (unsigned long long)daemon_lag_percentile_since(d, 100, m),
-	         (unsigned long long)(d->lag_samples - m),
-	         (unsigned long long)daemon_lag_percentile(d, 99));
+	         (unsigned long long)v[0], (unsigned long long)v[1], (unsigned long long)v[2], n,
+	         (unsigned long long)all99);
 	x->lag_mark = d->lag_samples;
 }
 
