@@ -206,8 +206,7 @@ static int lookup_patch(struct intake *in, const char *msgid, struct known_patch
 		snprintf(k->kind, sizeof(k->kind), "%s", kind ? kind : "");
 		k->version = (int)store_col_int(s, 2);
 		k->total = (int)store_col_int(s, 3);
-		const char *e = store_col_text(s, 4, NULL);
-		k->email = e ? xstrdup(e) : NULL;
+		k->email = store_col_dup(s, 4);
 		k->series_rid = store_col_type(s, 5) == STORE_NULL ? 0 : store_col_int(s, 5);
 	}
 	store_reset(s);
@@ -271,7 +270,8 @@ static int series_key(struct intake *in, const struct mail *m, const struct patc
 	 * Nothing stored answers the description: the message it answers is
 	 * most likely the cover letter, still to come (lists deliver out of
 	 * order).  Predict that key, unless a series already keyed so belongs
-	 * to another version or sender (v2 sent --in-reply-to v1's thread).
+	 * to another sender or total, or to another version (v2 sent
+	 * --in-reply-to v1's thread) - a patch M>1 of the same total still joins.
 	 */
 	const char *irt = m->in_reply_to;
 	int own = !irt || !strcmp(irt, m->message_id);

@@ -21,8 +21,9 @@
  * that is a patch mail of the same version (any version for the direct
  * parent of M>1), total and author; failing that it predicts the series of
  * its In-Reply-To (the cover letter still to come), unless that key is a
- * stored patch mail or a series of another version, total or sender, in
- * which case (or without In-Reply-To) it starts its own.
+ * stored patch mail or a series of another total or sender, or of another
+ * version (a patch M>1 with the same total still joins it), in which case
+ * (or without In-Reply-To) it starts its own.
  *
  * intake_flush() finishes the batch inside the same transaction: series
  * patchset hashes for completed series and links to already-stored

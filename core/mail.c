@@ -425,7 +425,6 @@ void mail_decode_header(const char *value, size_t len, struct buf *out)
 
 /* ------------------------------------------------------------ headers */
 
-/* Parse a header block at s; returns the offset of the body (after the blank line). */
 /* One line at s+i: its length without the line end (tl) and where the next starts. */
 static void header_line(const char *s, size_t n, size_t i, size_t *tl, size_t *next)
 {

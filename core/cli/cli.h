@@ -54,5 +54,7 @@ int cli_wants_help(int argc, char **argv);
 
 /* True when stderr is a terminal (progress display). */
 int cli_progress_enabled(void);
+/* Set up the process for a long run with worker threads (poll, serve). */
+void cli_long_running(void);
 
 #endif

@@ -7,7 +7,6 @@
 
 #include <stdio.h>
 #ifdef __GLIBC__
-#include <malloc.h>
 #endif
 #include <string.h>
 
@@ -21,15 +20,7 @@ static int run(struct cli *cli, int argc, char **argv)
 	if (cli_store(cli, 0, &err) < 0)
 		return cli_fail(&err);
 
-#ifdef __GLIBC__
-	/*
-	 * A long-running process with a thread pool: glibc would give each
-	 * worker thread its own malloc arena (up to 8 per core) and keep their
-	 * freed memory; two arenas keep peak RSS about 10 MB lower at 100
-	 * polled sources (tests/bench/poll) for no measurable cost in speed.
-	 */
-	mallopt(M_ARENA_MAX, 2);
-#endif
+	cli_long_running();
 	uv_loop_t loop;
 	uv_loop_init(&loop);
 	struct daemon d = { 0 };
