@@ -33,18 +33,24 @@ struct qpool {
 	struct err loop_err;
 };
 
+/* A reader's connection, opened on first use and kept; NULL with err when it cannot be. */
+static struct store *reader_store(struct store **st, const char *db_path, struct err *err)
+{
+	if (!*st) {
+		err_clear(err);
+		if (store_open(st, db_path, STORE_READONLY | STORE_NOCREATE, err) < 0) {
+			*st = NULL;
+			log_error("qpool.store_open_failed", "error=%s", err_msg(err));
+		}
+	}
+	return *st;
+}
+
 static void run_job(struct qpool_job *job, struct store **st, const char *db_path,
                     struct err *open_err)
 {
 	struct err err = ERR_INIT;
-	if (!*st) {
-		err_clear(open_err);
-		if (store_open(st, db_path, STORE_READONLY | STORE_NOCREATE, open_err) < 0) {
-			*st = NULL;
-			log_error("qpool.store_open_failed", "error=%s", err_msg(open_err));
-		}
-	}
-	if (*st) {
+	if (reader_store(st, db_path, open_err)) {
 		job->run(job, *st, &err);
 	} else {
 		err_set(&err, ERR_DB, "%s", err_msg(open_err));
@@ -190,12 +196,7 @@ int qpool_run_here(struct qpool *p, struct qpool_job *job)
 
 struct store *qpool_loop_store(struct qpool *p, struct err *err)
 {
-	if (!p->loop_store &&
-	    store_open(&p->loop_store, p->db_path, STORE_READONLY | STORE_NOCREATE, err) < 0) {
-		p->loop_store = NULL;
-		return NULL;
-	}
-	return p->loop_store;
+	return reader_store(&p->loop_store, p->db_path, err);
 }
 
 size_t qpool_pending(const struct qpool *p)
