@@ -50,6 +50,13 @@ bg_track $!
 mkdir -p "$T/data/spool/kcidb"
 python3 "$SRCDIR/tests/e2e/feedgen.py" "$T/gen" --checkouts 1 --builds 1 --tests 2 --rounds 1 || fail "gen"
 wait_for grep -q 'event=serve.ready' "$T/serve.err"
+# the start-up pass must be over first, or it could publish the file itself
+U="http://$(git config -f "$T/data/cifeed.conf" serve.listen)"
+startup_pass_done() {
+	curl -s "$U/metrics" |
+		awk '$1 == "cifeed_publish_pass_seconds_count" && $2 >= 1 { ok = 1 } END { exit !ok }'
+}
+wait_for startup_pass_done
 cp "$T/gen-0.json" "$T/data/spool/kcidb/.tmp-x" && mv "$T/data/spool/kcidb/.tmp-x" "$T/data/spool/kcidb/x.json"
 has_more() { [ "$(subjects | wc -l)" -gt "$before" ]; }
 WAIT_SECS=30 wait_for has_more
