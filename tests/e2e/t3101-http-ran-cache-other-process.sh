@@ -63,8 +63,17 @@ check_e() {
 	[ "$ecount" = 1 ] || [ "$ecount" = $((N + 1)) ] ||
 		fail "round $1: E has $ecount tests (a part of a submission)"
 }
+# kill points from the measured length of one uninterrupted large ingest (on a copy),
+# 5% to 95% of it and one well past its end, so kills land inside it on any machine
+small 0
+big 0
+cp -a "$T/data" "$T/probe"
+"$CIFEED" -d "$T/probe" ingest "$T/e0.json" >/dev/null 2>&1 || fail "probe ingest"
+big_ms=$(run_ms "$CIFEED" -d "$T/probe" ingest "$T/big0.json") || fail "probe ingest big"
+rm -rf "$T/probe"
 committed=0 lost=0 i=0
-for delay in 0.02 0.05 0.1 0.15 0.2 0.25 0.3 0.6; do
+for pct in 5 20 35 50 65 80 95 300; do
+	delay_ms=$((big_ms * pct / 100))
 	i=$((i + 1))
 	small $i
 	big $i
@@ -75,7 +84,7 @@ for delay in 0.02 0.05 0.1 0.15 0.2 0.25 0.3 0.6; do
 	[ "$(rc_hits)" = $((h0 + 1)) ] || fail "round $i: E's answer is not cached"
 	"$CIFEED" -d "$T/data" ingest "$T/big$i.json" >/dev/null 2>&1 &
 	ip=$!
-	sleep "$delay"
+	sleep_ms "$delay_ms"
 	kill -KILL $ip 2>/dev/null
 	wait $ip 2>/dev/null
 	check_e $i
@@ -86,7 +95,10 @@ for delay in 0.02 0.05 0.1 0.15 0.2 0.25 0.3 0.6; do
 		[ "$(cat "$T/e$i-0.etag")" != "$(cat "$T/e$i.etag")" ] || fail "round $i: new content, old ETag"
 	fi
 done
-note "SIGKILL: $committed large submissions committed, $lost rolled back"
+note "SIGKILL: $committed large submissions committed, $lost rolled back (ingest ${big_ms} ms)"
+# both outcomes must have been seen, or the check above proved nothing about one of them
+[ "$lost" -ge 1 ] || fail "no kill landed before a commit (ingest ${big_ms} ms)"
+[ "$committed" -ge 1 ] || fail "no large submission committed (ingest ${big_ms} ms)"
 # the same files again, uninterrupted: every one lands and shows in the cached answers
 for j in $(seq $i); do
 	check_e $j # cached again
