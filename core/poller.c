@@ -148,6 +148,7 @@ struct preq {
 	struct preq *cnext, *cprev; /* in the cycle's list */
 	struct preq *wnext;         /* in the host's wait queue, then the parse queue */
 	int waiting, in_flight, parsing;
+	int skip_parse; /* set on the loop: the cycle failed or the poller stops while queued */
 	struct adapter_request req;
 	struct http_transfer *t;
 	int sent_inm; /* If-None-Match was sent (validator under req.cache_key) */
@@ -654,6 +655,8 @@ static void parse_pump(struct poller *p)
 		r->wnext = NULL;
 		p->parse_queued--;
 		p->parse_running++;
+		/* parse_after_cb drops the result then anyway: do not parse it */
+		r->skip_parse = r->cy->failed || p->stopping;
 		uv_queue_work(p->loop, &r->work, parse_work_cb, parse_after_cb);
 	}
 }
@@ -810,6 +813,8 @@ out_fail:
 static void parse_work_cb(uv_work_t *w)
 {
 	struct preq *r = w->data;
+	if (r->skip_parse)
+		return;
 	const struct adapter *a = r->s->src->adapter;
 	r->rc = a->parse(r->s->src, &r->req, &r->resp, &r->out, &r->err);
 	if (r->rc < 0)
@@ -1904,7 +1909,17 @@ int poller_start(uv_loop_t *loop, const struct config *cfg, const char *db_path,
 	p->opt = *o;
 	p->rng = (uint64_t)uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
 	unsigned ncpu = uv_available_parallelism();
-	p->parse_limit = ncpu > 2 ? (int)ncpu - 1 : 1; /* leave a core to the loop */
+	/*
+	 * Leave a core to the loop, and a thread of libuv's pool (4 unless
+	 * UV_THREADPOOL_SIZE says otherwise) to the store commits and the
+	 * other services, or parse jobs could hold every pool thread.
+	 */
+	const char *ps = getenv("UV_THREADPOOL_SIZE");
+	long pool = ps && atol(ps) > 0 ? atol(ps) : 4;
+	long lim = ncpu > 2 ? (long)ncpu - 1 : 1;
+	if (lim > pool - 1)
+		lim = pool > 1 ? pool - 1 : 1;
+	p->parse_limit = (int)lim;
 	if (o->only) {
 		for (const char *const *n = o->only; *n; n++)
 			if (!config_get(cfg, "source", *n, "type")) {
