@@ -6,7 +6,7 @@ printed beside a reference measured in the same run:
 
   ingest      every source's first cycle (all pages, stored): wall time,
               requests, objects; event-loop lag p50/p99/max while pages are
-              ingested (the daemon's own lag timer: a 100 ms libuv timer
+              ingested (the daemon's own lag timer: a 20 ms libuv timer
               measuring how late it fires) and peak RSS
               - reference: the same daemon with no sources, same duration
   idle        cycles with nothing new, with and without conditional
