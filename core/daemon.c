@@ -31,7 +31,7 @@ static void lag_tick(uv_timer_t *t)
 	uint64_t lag = now > p->lag_expected ? (now - p->lag_expected) / 1000 : 0; /* us */
 	p->lag_expected = now + (uint64_t)LAG_INTERVAL_MS * 1000000;
 	d->lag_recent[d->lag_samples % (sizeof(d->lag_recent) / sizeof(*d->lag_recent))] =
-		lag > UINT32_MAX ? UINT32_MAX : (uint32_t)lag;
+	    lag > UINT32_MAX ? UINT32_MAX : (uint32_t)lag;
 	d->lag_samples++;
 	if (lag > d->lag_max_us)
 		d->lag_max_us = lag;
@@ -103,7 +103,7 @@ static void on_hup(uv_signal_t *h, int signum)
 	struct err err = ERR_INIT;
 	if (config_load(d->conf_path, &cfg, &err) < 0) {
 		log_error("config.reload_failed", "error=%s action=%s", err_msg(&err),
-			  "keeping the running configuration");
+		          "keeping the running configuration");
 		err_free(&err);
 		return;
 	}
@@ -135,7 +135,7 @@ void daemon_results_changed(struct daemon *d)
 
 int daemon_run(struct daemon *d, struct err *err)
 {
-	struct daemon_priv p = { 0 };
+	struct daemon_priv p = {0};
 	p.d = d;
 	p.states = xcalloc(services_count + 1, sizeof(void *));
 	d->loop->data = &p;

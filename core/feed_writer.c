@@ -120,8 +120,8 @@ struct epoch {
 	 */
 	struct packjob job[PACK_JOBS];
 	unsigned job_head, jobs_running;
-	uint64_t packed;    /* bytes of objects/pack/\*.pack at open / last flush */
-	uint64_t raw;       /* raw bytes added since open */
+	uint64_t packed; /* bytes of objects/pack/\*.pack at open / last flush */
+	uint64_t raw;    /* raw bytes added since open */
 };
 
 struct feed_writer {
@@ -134,9 +134,9 @@ struct feed_writer {
 	sqlite3 *db;
 	sqlite3_stmt *q_get, *q_put, *q_del, *q_byblob, *q_tip, *q_hput, *q_hhas, *q_hdel;
 	int in_tx;
-	int hold;   /* feed_writer_hold: only feed_writer_flush moves a branch */
+	int hold;      /* feed_writer_hold: only feed_writer_flush moves a branch */
 	size_t expect; /* feed_writer_expect: messages still to come, 0 unknown */
-	int broken; /* a batch failed to pack: its commits are lost, refuse to go on */
+	int broken;    /* a batch failed to pack: its commits are lost, refuse to go on */
 	struct feed_writer_stats st;
 	int wrote; /* something was flushed: wake watchers on close */
 };
@@ -677,7 +677,8 @@ static int writer_config(struct feed_writer *w, git_repository *repo, struct err
 /* `git repack ARG -d -q` on an epoch; 0 on success, else the exit status. */
 static int git_repack(const char *gitdir, const char *how)
 {
-	char *argv[] = {"git", "--git-dir", (char *)gitdir, "repack", (char *)how, "-d", "-q", NULL};
+	char *argv[] = {"git",       "--git-dir", (char *)gitdir, "repack",
+	                (char *)how, "-d",        "-q",           NULL};
 	pid_t pid;
 	int st = -1;
 	if (posix_spawnp(&pid, "git", NULL, NULL, argv, environ) == 0) {
@@ -710,8 +711,8 @@ static void maybe_repack(struct feed_writer *w, const char *gitdir, size_t comin
 		feed_pack_bytes(gitdir, &after);
 	}
 	if (st != 0)
-		log_warn("feed.repack_failed", "epoch=%s packs=%zu how=%s status=%d", gitdir, n, how,
-		         st);
+		log_warn("feed.repack_failed", "epoch=%s packs=%zu how=%s status=%d", gitdir, n,
+		         how, st);
 	else
 		log_info("feed.repacked", "epoch=%s packs=%zu after=%zu how=%s", gitdir, n, after,
 		         how);
@@ -1708,8 +1709,7 @@ int feed_writer_add(struct feed_writer *w, const char *msg, size_t len, char **m
 	if (w->expect)
 		w->expect--;
 	int seal = w->cur.queued >= w->o.batch_max ||
-	           (w->expect && w->cur.queued >= w->o.batch_max / 8 &&
-	            w->cur.queued >= w->expect);
+	           (w->expect && w->cur.queued >= w->o.batch_max / 8 && w->cur.queued >= w->expect);
 	if (seal && epoch_seal(w, err) < 0) {
 		err_prefix(err, "feed %s: epoch %d", w->dir, w->cur.n);
 		rc = -1;

@@ -40,7 +40,7 @@
 #include <unistd.h>
 
 /* an idle source's health (last success) is written at most this often */
-#define HEALTH_IDLE_MS 600000
+#define HEALTH_IDLE_MS            600000
 #define DEFAULT_INTERVAL_S        300
 #define DEFAULT_BACKOFF_MAX_S     3600
 #define DEFAULT_TIMEOUT_S         60

@@ -194,6 +194,7 @@ struct unit {
 	int64_t min_seq, max_seq;
 	int64_t last_change; /* Unix seconds of the newest change */
 	int final;           /* no more results expected */
+	char *checkout_id;   /* 'b': the build's checkout, when that checkout is stored */
 	int candidate;       /* changed in this pass */
 	int root_needed;
 	/* planning result */
@@ -292,6 +293,7 @@ static void units_free(struct unitset *u)
 	for (size_t i = 0; i < u->nlist; i++) {
 		free(u->list[i]->id);
 		free(u->list[i]->key);
+		free(u->list[i]->checkout_id);
 		free(u->list[i]);
 	}
 	free(u->list);
@@ -326,6 +328,12 @@ struct patch_ref {
 	struct buf reviews; /* the series' Acked-by/Reviewed-by/Tested-by lines (series.h) */
 };
 
+/* An object of the unit being rendered and its kcidb.json text. */
+struct obj_text {
+	json_t *obj; /* borrowed: alive in the unit's document */
+	char *text;
+};
+
 struct pctx {
 	struct store *st;
 	const struct topic *tp;
@@ -356,10 +364,7 @@ struct pctx {
 	 * The kcidb.json text of each object the unit being rendered fetched,
 	 * written from its row (results_row_text) as it was read.
 	 */
-	struct obj_text {
-		json_t *obj; /* borrowed: alive in the unit's document */
-		char *text;
-	} *texts;
+	struct obj_text *texts;
 	size_t ntexts, captexts;
 };
 
@@ -474,7 +479,6 @@ static int fetch_by_id(struct pctx *c, enum kcidb_type t, const char *id, json_t
 	return r;
 }
 
-
 static int patch_find(struct pctx *c, json_t *checkout, struct patch_ref *p, struct err *err)
 {
 	memset(p, 0, sizeof(*p));
@@ -484,8 +488,8 @@ static int patch_find(struct pctx *c, json_t *checkout, struct patch_ref *p, str
 	struct store_stmt *s;
 	if (mid && mime_id_safe(mid)) {
 		p->msgid = xstrdup(mid);
-		if (store_prepare_cached(c->st, &s, "SELECT subject, list_id FROM patches WHERE msgid = ?", err) <
-		    0)
+		if (store_prepare_cached(
+		        c->st, &s, "SELECT subject, list_id FROM patches WHERE msgid = ?", err) < 0)
 			return -1;
 		store_bind_text(s, 1, mid, -1);
 		if (store_step(s, err) == STORE_ROW) {
@@ -495,10 +499,12 @@ static int patch_find(struct pctx *c, json_t *checkout, struct patch_ref *p, str
 		store_reset(s);
 		return 0;
 	}
-	if (store_prepare_cached(c->st, &s,
-	             "SELECT pa.msgid, pa.subject, pa.list_id FROM checkout_patches cp JOIN "
-	             "patches pa ON pa.rid = cp.patch_rid WHERE cp.checkout_id = ? "
-	             "ORDER BY (pa.patch_id IS NULL) DESC, pa.date DESC, pa.rid DESC", err) < 0)
+	if (store_prepare_cached(
+	        c->st, &s,
+	        "SELECT pa.msgid, pa.subject, pa.list_id FROM checkout_patches cp JOIN "
+	        "patches pa ON pa.rid = cp.patch_rid WHERE cp.checkout_id = ? "
+	        "ORDER BY (pa.patch_id IS NULL) DESC, pa.date DESC, pa.rid DESC",
+	        err) < 0)
 		return -1;
 	store_bind_text(s, 1, js(checkout, "id"), -1);
 	int r;
@@ -548,8 +554,8 @@ static void checkout_forget(struct pctx *c)
  * Checkout `id` (a new reference, NULL if unknown) and the patch it tested
  * (borrowed from the pass's one-entry cache, valid until the next call).
  */
-static int checkout_get(struct pctx *c, const char *id, json_t **co,
-                        const struct patch_ref **pref, struct err *err)
+static int checkout_get(struct pctx *c, const char *id, json_t **co, const struct patch_ref **pref,
+                        struct err *err)
 {
 	if (!c->co_id || strcmp(c->co_id, id)) {
 		checkout_forget(c);
@@ -1479,13 +1485,17 @@ static int unit_final(struct pctx *c, struct unit *u, struct err *err)
 	int r;
 	if (u->kind == 'b') {
 		if (store_prepare_cached(c->st, &s,
-		             "SELECT b.status, c.origin_tests_finish_time FROM builds b LEFT JOIN "
-		             "checkouts c ON c.id = b.checkout_id WHERE b.id = ?", err) < 0)
+		                         "SELECT b.status, c.origin_tests_finish_time, c.id FROM "
+		                         "builds b LEFT JOIN checkouts c ON c.id = b.checkout_id "
+		                         "WHERE b.id = ?",
+		                         err) < 0)
 			return -1;
 		store_bind_text(s, 1, u->id, -1);
 		r = store_step(s, err);
 		if (r == STORE_ROW) {
 			const char *st = store_col_text(s, 0, NULL);
+			free(u->checkout_id);
+			u->checkout_id = store_col_dup(s, 2); /* for the root the planner adds */
 			/* a build that did not pass gets no tests; a finished origin sends no more
 			 */
 			u->final = store_col_type(s, 1) != STORE_NULL ||
@@ -1496,8 +1506,10 @@ static int unit_final(struct pctx *c, struct unit *u, struct err *err)
 		return r < 0 ? -1 : 0;
 	}
 	if (u->kind == 'c') {
-		if (store_prepare_cached(c->st, &s,
-		             "SELECT origin_tests_finish_time, valid FROM checkouts WHERE id = ?", err) < 0)
+		if (store_prepare_cached(
+		        c->st, &s,
+		        "SELECT origin_tests_finish_time, valid FROM checkouts WHERE id = ?",
+		        err) < 0)
 			return -1;
 		store_bind_text(s, 1, u->id, -1);
 		r = store_step(s, err);
@@ -1513,7 +1525,9 @@ static int unit_final(struct pctx *c, struct unit *u, struct err *err)
 static int unit_state(struct pctx *c, struct unit *u, struct err *err)
 {
 	struct store_stmt *s;
-	if (store_prepare_cached(c->st, &s, "SELECT published_seq, revs FROM feed_units WHERE topic = ? AND unit = ?", err) < 0)
+	if (store_prepare_cached(
+	        c->st, &s,
+	        "SELECT published_seq, revs FROM feed_units WHERE topic = ? AND unit = ?", err) < 0)
 		return -1;
 	store_bind_text(s, 1, c->tp->name, -1);
 	store_bind_text(s, 2, u->hash, -1);
@@ -1581,10 +1595,12 @@ static struct rendered *plan_add(struct plan *p, struct unit *u, int64_t rev)
 static int record_planned(struct pctx *c, struct rendered *r, const char *now, struct err *err)
 {
 	struct store_stmt *s;
-	if (store_prepare_cached(c->st, &s,
-	             "INSERT INTO feed_messages (topic, msgid, unit, kind, unit_key, rev, "
-	             "covered_seq, state, created) VALUES (?, ?, ?, ?, ?, CAST(? AS INTEGER), "
-	             "CAST(? AS INTEGER), 'planned', ?) ON CONFLICT (topic, msgid) DO NOTHING", err) < 0)
+	if (store_prepare_cached(
+	        c->st, &s,
+	        "INSERT INTO feed_messages (topic, msgid, unit, kind, unit_key, rev, "
+	        "covered_seq, state, created) VALUES (?, ?, ?, ?, ?, CAST(? AS INTEGER), "
+	        "CAST(? AS INTEGER), 'planned', ?) ON CONFLICT (topic, msgid) DO NOTHING",
+	        err) < 0)
 		return -1;
 	char kind[2] = {r->kind, 0}, rev[32], hw[32];
 	snprintf(rev, sizeof(rev), "%lld", (long long)r->rev);
@@ -1618,13 +1634,13 @@ struct feeder {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct plan *p;
-	size_t ready;  /* p->v[0..ready) are rendered */
+	size_t ready;   /* p->v[0..ready) are rendered */
 	size_t written; /* p->v[0..written) are in the writer: their bytes may go */
 	size_t freed;   /* the renderer freed the bytes of p->v[0..freed) */
-	int waiting;   /* the feeder waits for a message */
-	int finished;  /* rendering is over: ready is final */
-	int committed; /* the plan is committed: branches may move, flush at the end */
-	int abort;     /* the pass failed: stop, flush nothing */
+	int waiting;    /* the feeder waits for a message */
+	int finished;   /* rendering is over: ready is final */
+	int committed;  /* the plan is committed: branches may move, flush at the end */
+	int abort;      /* the pass failed: stop, flush nothing */
 	const char *dir;
 	struct feed_writer_opts wo;
 	const char *topic;
@@ -1765,44 +1781,19 @@ static int plan_topic(struct pctx *c, const struct publish_opts *o, int64_t sett
 			stats->pending++;
 			continue;
 		}
-		if (u->kind == 'b') {
-			/* make sure the checkout root is (or will be) there */
-			struct store_stmt *s;
-			if (store_prepare_cached(c->st, &s, "SELECT checkout_id FROM builds WHERE id = ?", err) < 0)
-				goto out;
-			store_bind_text(s, 1, u->id, -1);
-			char *cid = NULL;
-			if (store_step(s, err) == STORE_ROW)
-				cid = store_col_dup(s, 0);
-			store_reset(s);
-			int64_t exists = 0;
-			if (cid) {
-				if (store_prepare_cached(c->st, &s, "SELECT COUNT(*) FROM checkouts WHERE id = ?", err) < 0) {
-					free(cid);
-					goto out;
-				}
-				store_bind_text(s, 1, cid, -1);
-				if (store_step(s, err) == STORE_ROW)
-					exists = store_col_int(s, 0);
-				store_reset(s);
+		if (u->kind == 'b' && u->checkout_id) {
+			/* the checkout root must be (or be about to be) there; unit_final found it
+			 */
+			struct unit *root = units_get(&us, c->tp->name, 'c', u->checkout_id);
+			if (!root->candidate && !root->plan && unit_state(c, root, err) < 0)
+				goto out; /* (not a candidate of this pass: is it published?) */
+			if (!root->plan && root->revs == 0) {
+				root->plan = 1;
+				root->root_needed = 1;
+				struct rendered *r = plan_add(p, root, 0);
+				unit_msgid(c, root->hash, 'c', 0, &r->msgid);
+				planned++;
 			}
-			if (cid && exists) {
-				struct unit *root = units_get(&us, c->tp->name, 'c', cid);
-				if (!root->candidate && !root->plan &&
-				    unit_state(c, root, err) < 0) {
-					/* not a candidate of this pass: is it published? */
-					free(cid);
-					goto out;
-				}
-				if (!root->plan && root->revs == 0) {
-					root->plan = 1;
-					root->root_needed = 1;
-					struct rendered *r = plan_add(p, root, 0);
-					unit_msgid(c, root->hash, 'c', 0, &r->msgid);
-					planned++;
-				}
-			}
-			free(cid);
 		}
 		if (u->plan)
 			continue;
@@ -2086,8 +2077,9 @@ static int publish_topic(struct store *st, const struct publish_opts *o, const s
 	}
 	int64_t next = p.next_position;
 	int64_t planned = 0;
-	if (store_query_int(st, "SELECT COUNT(*) FROM feed_messages WHERE topic = ? AND state = "
-	                        "'planned'",
+	if (store_query_int(st,
+	                    "SELECT COUNT(*) FROM feed_messages WHERE topic = ? AND state = "
+	                    "'planned'",
 	                    &planned, err, 1, tp->name) < 0) {
 		store_rollback(st);
 		goto out;

@@ -252,7 +252,7 @@ static const char series_review_sql[] =
     "'Reviewed-by' THEN 2 ELSE 3 END, MIN(t.rid)";
 
 static int series_review_run(struct store_stmt *s, const char *msgid, struct buf *out,
-			     struct err *err)
+                             struct err *err)
 {
 	store_bind_text(s, 1, msgid, -1);
 	store_bind_text(s, 2, msgid, -1);
